@@ -1,0 +1,63 @@
+# hist-retail ETL. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+DATE ?= 2015-01-05
+JOB ?= jb_retail_factdata_d2s
+ARGS ?= --TARGET_DATA balju --EXTRACT_DATE $(DATE)
+PYTEST_ARGS ?=
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+export SPARK_LOCAL_IP ?= 127.0.0.1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup pg seed run submit crawl sql info stop clean test lint format docker-test
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## install Java, PostgreSQL, the JDBC driver and .venv where missing
+	@scripts/bootstrap.sh
+
+pg: setup ## start the local PostgreSQL source (under .local/)
+	@$(PY) -m retail_etl pg start
+
+seed: pg ## seed the sample source unless it already has data
+	@$(PY) -m retail_etl seed --if-empty
+
+run: seed ## run the daily batch for DATE (default 2015-01-05) and print a summary
+	@$(PY) -m retail_etl run --date $(DATE)
+
+submit: seed ## run one Glue job script locally: make submit JOB=... ARGS='...'
+	$(VENV)/bin/spark-submit --master 'local[*]' --jars /usr/share/java/postgresql.jar \
+	  --driver-java-options -Duser.timezone=UTC jobs/$(JOB).py $(ARGS)
+
+crawl: setup ## register every lake folder in the local catalog
+	@$(PY) -m retail_etl crawl
+
+sql: setup ## run Spark SQL on the local catalog: make sql Q="select ..."
+	@$(PY) -m retail_etl sql "$(Q)"
+
+info: setup ## print the local stack's facts as JSON
+	@$(PY) -m retail_etl info --json
+
+stop: ## stop the local PostgreSQL
+	@if [ -x $(PY) ]; then $(PY) -m retail_etl pg stop; fi
+
+clean: stop ## stop PostgreSQL and remove .local/ (source data, lake, catalog)
+	rm -rf .local
+
+test: setup ## run the whole test suite (starts its own PostgreSQL)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup ## apply ruff's formatting and fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+docker-test: ## run `make test` inside the AWS Glue 5 image (needs a Docker engine)
+	docker compose -f docker/compose.yaml run --rm --build glue make test

@@ -1,0 +1,30 @@
+"""Glue job `jb_retail_silver_dailybalju_s2s`: the day's raw purchase orders -> silver_dailybalju.
+
+Arguments: --EXTRACT_DATE YYYY-MM-DD [--LAKE_ROOT s3://bucket]
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from retail_etl.jobrun import run_glue_job
+from retail_etl.lake import Lake
+from retail_etl.params import S2sParams
+from retail_etl.runtime import Runtime
+from retail_etl.settings import LocalStack
+from retail_etl.steps import StepResult, build_dailybalju
+
+JOB_NAME = "jb_retail_silver_dailybalju_s2s"
+
+
+def build(runtime: Runtime, lake: Lake, stack: LocalStack, params: S2sParams) -> list[StepResult]:
+    return [build_dailybalju(lake, params.extract_date)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_glue_job(JOB_NAME, sys.argv[1:] if argv is None else argv, S2sParams.from_argv, build)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""`retail-etl` (or `python -m retail_etl`): the local stack and the daily batch on one machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+
+from retail_etl.errors import ArgumentError, EtlError, one_line
+from retail_etl.localpg import LocalPostgres
+from retail_etl.params import parse_extract_date
+from retail_etl.settings import LocalStack
+
+DEFAULT_DATE = "2015-01-05"
+
+
+def _day(value: str) -> date:
+    try:
+        return parse_extract_date(value)
+    except ArgumentError as err:
+        raise argparse.ArgumentTypeError(str(err).replace("--EXTRACT_DATE ", "")) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="retail-etl",
+        description=(
+            "Run the hist-retail nightly batch locally: a throwaway PostgreSQL source under "
+            ".local/, a folder as the lake, Spark's Hive catalog as the Glue Data Catalog. "
+            "Settings come from RETAIL_ETL_HOME, RETAIL_PG_PORT, RETAIL_LAKE_ROOT (see README)."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    info = sub.add_parser("info", help="print the local stack's connection facts")
+    info.add_argument("--json", action="store_true", help="as one JSON object")
+
+    pg = sub.add_parser("pg", help="start, stop or check the local PostgreSQL source")
+    pg.add_argument("action", choices=["start", "stop", "status"])
+
+    seed = sub.add_parser("seed", help="(re)generate the deterministic sample source data")
+    seed.add_argument("--start", type=_day, default=date(2015, 1, 1), help="first day (2015-01-01)")
+    seed.add_argument("--days", type=int, default=31, help="number of days (31)")
+    seed.add_argument("--sales-per-day", type=int, default=3_000, help="sales lines a day (3000)")
+    seed.add_argument("--balju-per-day", type=int, default=400, help="purchase orders a day (400)")
+    seed.add_argument("--stores", type=int, default=20, help="stores (20)")
+    seed.add_argument("--items", type=int, default=300, help="items (300)")
+    seed.add_argument("--suppliers", type=int, default=12, help="suppliers (12)")
+    seed.add_argument("--seed", type=int, default=42, help="random seed (42)")
+    seed.add_argument(
+        "--if-empty", action="store_true", help="do nothing when the source already has sales"
+    )
+
+    run = sub.add_parser("run", help="run the daily batch (both branches) for one date")
+    run.add_argument("--date", type=_day, default=_day(DEFAULT_DATE), help="EXTRACT_DATE (2015-01-05)")
+
+    crawl = sub.add_parser("crawl", help="register every lake table in the local catalog")
+    del crawl
+
+    sql = sub.add_parser("sql", help="run Spark SQL against the local catalog and print the result")
+    sql.add_argument("query", help="e.g. 'select * from hist_retail.silver_dailysales_store'")
+    sql.add_argument("--limit", type=int, default=50, help="rows to show (50)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stack = LocalStack.from_environ(os.environ)
+    try:
+        return COMMANDS[args.command](stack, args)
+    except EtlError as err:
+        print(f"retail-etl {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        print(f"retail-etl {args.command}: error: {one_line(err)}", file=sys.stderr)
+        return 1
+
+
+def _postgres(stack: LocalStack) -> LocalPostgres:
+    return LocalPostgres(stack.pg_data, stack.source.port, stack.source.user, stack.source.database)
+
+
+def cmd_info(stack: LocalStack, args: argparse.Namespace) -> int:
+    facts = stack.facts()
+    if args.json:
+        print(json.dumps(facts, indent=2))
+    else:
+        for key, value in facts.items():
+            print(f"{key:<20} {value}")
+    return 0
+
+
+def cmd_pg(stack: LocalStack, args: argparse.Namespace) -> int:
+    pg = _postgres(stack)
+    if args.action == "start":
+        started = pg.start()
+        print(f"PostgreSQL {'started' if started else 'already running'} on {stack.source.where}")
+    elif args.action == "stop":
+        print("PostgreSQL stopped" if pg.stop() else "PostgreSQL was not running")
+    else:
+        running = pg.running()
+        print(f"PostgreSQL {'running' if running else 'not running'} ({stack.pg_data})")
+        return 0 if running else 3
+    return 0
+
+
+def cmd_seed(stack: LocalStack, args: argparse.Namespace) -> int:
+    from retail_etl import sample
+
+    pg = _postgres(stack)
+    pg.start()
+    spec = sample.SampleSpec(
+        start=args.start, days=args.days, sales_per_day=args.sales_per_day,
+        balju_per_day=args.balju_per_day, stores=args.stores, items=args.items,
+        suppliers=args.suppliers, seed=args.seed,
+    )
+    with pg.connect() as conn:
+        if args.if_empty and sample.is_seeded(conn):
+            print("sample source already seeded; leaving it as it is")
+            return 0
+        started = time.monotonic()
+        counts = sample.seed(conn, spec, progress=lambda line: print(line, flush=True))
+    print(
+        f"seeded {spec.days} day(s) from {spec.start} in {time.monotonic() - started:.1f} s: "
+        + ", ".join(f"{table} {rows:,}" for table, rows in counts.items())
+    )
+    return 0
+
+
+def cmd_run(stack: LocalStack, args: argparse.Namespace) -> int:
+    from retail_etl.batch import DailyBatch, format_summary
+    from retail_etl.lake import Lake
+    from retail_etl.runtime import local_spark
+
+    if not _postgres(stack).running():
+        raise EtlError(f"the local PostgreSQL is not running on {stack.source.where}; `make pg` starts it")
+    started = time.monotonic()
+    spark = local_spark(stack, "hist-retail-dailybatch")
+    batch = DailyBatch(
+        spark, stack.source, Lake(spark, stack.lake_root), stack.catalog_database,
+        progress=lambda r: print(f"  done {r.step:<34} {r.rows_out:>10,} {r.seconds:6.1f} s", flush=True),
+    )
+    print(f"daily batch {args.date}: lake {stack.lake_root}, source {stack.source.jdbc_url}", flush=True)
+    results = batch.run(args.date)
+    print()
+    print(format_summary(results, args.date, time.monotonic() - started))
+    print(
+        "\nQuery the results:\n"
+        f'  make sql Q="select * from {stack.catalog_database}.silver_dailysales_store '
+        f"where extract_date = '{args.date}' order by store_id\"\n"
+        "Connect to the sample source:\n"
+        f"  psql -h {stack.source.host} -p {stack.source.port} -U {stack.source.user} "
+        f"{stack.source.database}"
+    )
+    spark.stop()
+    return 0
+
+
+def cmd_crawl(stack: LocalStack, args: argparse.Namespace) -> int:
+    from retail_etl import catalog
+    from retail_etl.lake import ALL_TABLES, Lake
+    from retail_etl.runtime import local_spark
+
+    spark = local_spark(stack, "hist-retail-crawl")
+    lake = Lake(spark, stack.lake_root)
+    for table in ALL_TABLES:
+        found = catalog.crawl(spark, lake, table, stack.catalog_database)
+        print(f"{stack.catalog_database}.{table.name}: {found.partitions} partition(s)")
+    spark.stop()
+    return 0
+
+
+def cmd_sql(stack: LocalStack, args: argparse.Namespace) -> int:
+    from retail_etl.runtime import local_spark
+
+    spark = local_spark(stack, "hist-retail-sql")
+    spark.sql(args.query).show(args.limit, truncate=False)
+    spark.stop()
+    return 0
+
+
+COMMANDS = {
+    "info": cmd_info,
+    "pg": cmd_pg,
+    "seed": cmd_seed,
+    "run": cmd_run,
+    "crawl": cmd_crawl,
+    "sql": cmd_sql,
+}

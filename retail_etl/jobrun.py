@@ -1,0 +1,55 @@
+"""The shared body of the Glue entrypoints: parse, start the runtime, do the work, commit.
+
+Errors a user can act on become one line on stderr and exit code 1 (2 for bad arguments);
+nothing is written before the arguments are valid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from retail_etl.errors import ArgumentError, EtlError, one_line
+from retail_etl.lake import Lake
+from retail_etl.params import DEFAULT_LAKE_ROOT, JobParams
+from retail_etl.runtime import Runtime, on_glue
+from retail_etl.settings import LocalStack
+from retail_etl.steps import StepResult
+
+P = TypeVar("P", bound=JobParams)
+Work = Callable[[Runtime, Lake, LocalStack, P], list[StepResult]]
+
+
+def run_glue_job(
+    job_name: str, argv: Sequence[str], parse: Callable[[Sequence[str]], P], work: Work[P]
+) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        params = parse(argv)
+    except ArgumentError as err:
+        print(f"{job_name}: error: {err}", file=sys.stderr)
+        return 2
+    stack = LocalStack.from_environ(os.environ)
+    lake_root = params.lake_root or (
+        DEFAULT_LAKE_ROOT if on_glue(params.glue_args) else stack.lake_root
+    )
+    try:
+        runtime = Runtime.start(job_name, params.glue_args, stack)
+        results = work(runtime, Lake(runtime.spark, lake_root), stack, params)
+        runtime.commit()
+    except EtlError as err:
+        print(f"{job_name}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # anything else still ends as one line, with the trace in the log
+        logging.getLogger(job_name).exception("unexpected failure")
+        print(f"{job_name}: error: {one_line(err)}", file=sys.stderr)
+        return 1
+    for result in results:
+        print(
+            f"{job_name}: {result.step} {params.day}: {result.rows_out:,} rows written to "
+            f"{result.location} in {result.seconds:.1f} s"
+        )
+    return 0

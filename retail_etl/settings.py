@@ -1,0 +1,118 @@
+"""Where things are: the source database, the lake root and the local stand-ins for AWS.
+
+The environment is read in one place, `LocalStack.from_environ`, called by entrypoints only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CATALOG_DATABASE_LOCAL = "hist_retail"  # Hive names cannot hold "-"
+CATALOG_DATABASE_GLUE = "hist-retail"
+JDBC_DRIVER_JAR = "/usr/share/java/postgresql.jar"
+DEFAULT_PG_PORT = 54329
+
+
+@dataclass(frozen=True)
+class SourceDb:
+    """Connection facts of the operational PostgreSQL database."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def jdbc_url(self) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_secret(cls, secret: Mapping[str, Any]) -> SourceDb:
+        """Build from an RDS-style Secrets Manager secret (host, port, dbname, username, password)."""
+        missing = [k for k in ("host", "username") if not secret.get(k)]
+        if missing:
+            raise ValueError(f"source secret lacks {', '.join(missing)}")
+        return cls(
+            host=str(secret["host"]),
+            port=int(secret.get("port", 5432)),
+            database=str(secret.get("dbname", "retail")),
+            user=str(secret["username"]),
+            password=secret.get("password"),
+        )
+
+
+def source_from_secrets_manager(secret_id: str, client: Any = None) -> SourceDb:
+    """Fetch the source's credentials on Glue; they never travel as plain job arguments."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("secretsmanager")
+    value = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    return SourceDb.from_secret(json.loads(value))
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """The laptop/CI stand-in for the cloud: a throwaway PostgreSQL, a folder lake, a Hive catalog."""
+
+    home: Path
+    source: SourceDb
+    lake_root: str
+    catalog_database: str = CATALOG_DATABASE_LOCAL
+
+    @property
+    def pg_data(self) -> Path:
+        return self.home / "pg"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def metastore(self) -> Path:
+        return self.home / "metastore_db"
+
+    @classmethod
+    def from_environ(
+        cls, environ: Mapping[str, str] = os.environ, cwd: Path | None = None
+    ) -> LocalStack:
+        """Defaults put everything under `.local/` of the working directory (the repo in `make`)."""
+        home = Path(environ.get("RETAIL_ETL_HOME") or (cwd or Path.cwd()) / ".local").resolve()
+        source = SourceDb(
+            host=environ.get("RETAIL_PG_HOST", "127.0.0.1"),
+            port=int(environ.get("RETAIL_PG_PORT", DEFAULT_PG_PORT)),
+            database=environ.get("RETAIL_PG_DATABASE", "retail"),
+            user=environ.get("RETAIL_PG_USER", "retail"),
+            password=environ.get("RETAIL_PG_PASSWORD") or None,
+        )
+        lake_root = environ.get("RETAIL_LAKE_ROOT") or str(home / "lake")
+        return cls(home=home, source=source, lake_root=lake_root)
+
+    def facts(self) -> dict[str, Any]:
+        """What `retail-etl info` prints."""
+        facts: dict[str, Any] = {
+            "source_jdbc_url": self.source.jdbc_url,
+            "source_host": self.source.host,
+            "source_port": self.source.port,
+            "source_database": self.source.database,
+            "source_user": self.source.user,
+            "lake_root": self.lake_root,
+            "catalog_database": self.catalog_database,
+            "catalog_metastore": str(self.metastore),
+            "catalog_warehouse": str(self.warehouse),
+            "home": str(self.home),
+            "jdbc_driver_jar": JDBC_DRIVER_JAR,
+        }
+        if self.source.password:
+            facts["source_password"] = self.source.password
+        return facts

@@ -1,0 +1,112 @@
+"""Session-wide fixtures: one throwaway PostgreSQL, one local Spark session, one lake folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from retail_etl.lake import Lake
+from retail_etl.localpg import LocalPostgres
+from retail_etl.runtime import local_spark
+from retail_etl.settings import LocalStack, SourceDb
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "jobs"))  # the Glue entrypoints are scripts, not a package
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[LocalPostgres]:
+    """A PostgreSQL cluster of the suite's own, on a free port, removed at the end."""
+    home = Path(tempfile.mkdtemp(prefix="retail-etl-test-pg-"))
+    os.chmod(home, 0o755)  # the server runs as an unprivileged account when we are root
+    server = LocalPostgres(home / "data", free_port(), user="retail", database="retail")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(pg: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    home = tmp_path_factory.mktemp("stack")
+    source = SourceDb("127.0.0.1", pg.port, pg.database, pg.user)
+    return LocalStack(home=home, source=source, lake_root=str(home / "lake"))
+
+
+@pytest.fixture(scope="session")
+def spark(stack: LocalStack):  # type: ignore[no-untyped-def]
+    session = local_spark(stack, "retail-etl-tests", shuffle_partitions=2)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake(spark, tmp_path: Path) -> Lake:  # type: ignore[no-untyped-def]
+    """A fresh, empty lake folder for one test."""
+    return Lake(spark, str(tmp_path / "lake"))
+
+
+def lake_files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under a lake folder with its size and modification time (ns)."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# The sample month every integration test reads: small, plus rows on the day's edges.
+SEEDED_DAYS = 10  # 2015-01-01 .. 2015-01-10
+EDGE_ROWS_SQL = """
+INSERT INTO retail.sales VALUES
+  (9000000000000001, 'EDGE-1', '2015-01-05 00:00:00',     1, 1,  2, 10.10, 0.00, 'CARD'),
+  (9000000000000002, 'EDGE-2', '2015-01-05 23:59:59.999', 2, 2, -1, 20.20, 0.00, NULL),
+  (9000000000000003, 'EDGE-3', '2015-01-04 23:59:59.999', 1, 1,  5, 30.30, 1.00, 'CASH'),
+  (9000000000000004, 'EDGE-4', '2015-01-06 00:00:00',     2, 2,  7, 40.40, 2.00, 'MOBILE');
+INSERT INTO retail.balju VALUES
+  (9000000000000001, '2015-01-05', 1, 1, 1, 12, 5.55, NULL, '2015-01-05 00:00:00', '2015-01-05 00:00:00');
+"""
+
+
+@pytest.fixture(scope="session")
+def seeded(pg: LocalPostgres) -> LocalPostgres:
+    from datetime import date
+
+    from retail_etl import sample
+
+    spec = sample.SampleSpec(
+        start=date(2015, 1, 1), days=SEEDED_DAYS, sales_per_day=800, balju_per_day=150,
+        stores=6, items=40, suppliers=5, seed=7,
+    )  # fmt: skip
+    with pg.connect() as conn:
+        sample.seed(conn, spec)
+        conn.execute(EDGE_ROWS_SQL)
+    return pg
+
+
+def sql_one(pg: LocalPostgres, query: str, params: tuple = ()) -> tuple:
+    with pg.connect() as conn:
+        return tuple(conn.execute(query, params).fetchone())
+
+
+def sql_all(pg: LocalPostgres, query: str, params: tuple = ()) -> list[tuple]:
+    with pg.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(query, params).fetchall())

@@ -1,0 +1,93 @@
+"""End to end: the local runner on the seeded month, checked against SQL run in PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import free_port, lake_files, sql_all
+
+from retail_etl.batch import DailyBatch, format_summary
+from retail_etl.errors import StepFailedError
+from retail_etl.lake import Lake
+from retail_etl.settings import SourceDb
+
+DAY = date(2015, 1, 5)
+OTHER_DAY = date(2015, 1, 7)
+
+# Each silver table as the contract defines it, computed by PostgreSQL from the source.
+EXPECTED_SQL = {
+    "silver_dailybalju": """
+        SELECT store_id, item_id, supplier_id, count(*), sum(order_qty), sum(order_qty * unit_cost)
+        FROM retail.balju
+        WHERE balju_date = %s AND status IS DISTINCT FROM 'CANCELLED'
+        GROUP BY 1, 2, 3""",
+    "silver_dailysales_item": """
+        SELECT store_id, item_id, sum(qty), sum(CASE WHEN qty < 0 THEN -qty ELSE 0 END),
+               sum(qty * unit_price), sum(discount_amt), sum(qty * unit_price) - sum(discount_amt),
+               count(DISTINCT receipt_no)
+        FROM retail.sales WHERE sold_at::date = %s GROUP BY 1, 2""",
+    "silver_dailysales_store": """
+        SELECT store_id, sum(qty), sum(qty * unit_price), sum(discount_amt),
+               sum(qty * unit_price) - sum(discount_amt), count(DISTINCT receipt_no),
+               round((sum(qty * unit_price) - sum(discount_amt)) / count(DISTINCT receipt_no), 2)
+        FROM retail.sales WHERE sold_at::date = %s GROUP BY 1""",
+    "silver_dailysales_hourly": """
+        SELECT store_id, extract(hour FROM sold_at)::int, sum(qty),
+               sum(qty * unit_price) - sum(discount_amt), count(DISTINCT receipt_no)
+        FROM retail.sales WHERE sold_at::date = %s GROUP BY 1, 2""",
+}
+
+
+@pytest.fixture(scope="module")
+def batch_lake(spark, stack, seeded, tmp_path_factory):  # type: ignore[no-untyped-def]
+    lake = Lake(spark, str(tmp_path_factory.mktemp("batch") / "lake"))
+    for day in (OTHER_DAY, DAY):
+        DailyBatch(spark, stack.source, lake, stack.catalog_database).run(day)
+    return lake
+
+
+def catalog_rows(spark, database: str, table: str, day: date) -> list[tuple]:  # type: ignore[no-untyped-def]
+    df = spark.sql(f"SELECT * FROM {database}.{table} WHERE extract_date = '{day}'")
+    return sorted(tuple(r)[:-1] for r in df.collect())  # drop extract_date
+
+
+@pytest.mark.parametrize("table", sorted(EXPECTED_SQL))
+def test_silver_table_equals_sql_on_the_source(spark, stack, seeded, batch_lake, table) -> None:  # type: ignore[no-untyped-def]
+    expected = sql_all(seeded, EXPECTED_SQL[table], (DAY,))
+    got = catalog_rows(spark, stack.catalog_database, table, DAY)
+    assert got == expected
+    assert len(got) > 5
+
+
+def test_every_table_is_in_the_catalog_with_both_days(spark, stack, batch_lake) -> None:  # type: ignore[no-untyped-def]
+    names = {t.name for t in spark.catalog.listTables(stack.catalog_database)}
+    assert names >= set(EXPECTED_SQL) | {"factdata_balju", "factdata_sales"}
+    partitions = spark.sql(f"SHOW PARTITIONS {stack.catalog_database}.silver_dailysales_store")
+    assert sorted(r[0] for r in partitions.collect()) == [
+        f"extract_date={DAY}",
+        f"extract_date={OTHER_DAY}",
+    ]
+
+
+def test_rerun_gives_identical_outputs_and_leaves_other_days_alone(spark, stack, batch_lake) -> None:  # type: ignore[no-untyped-def]
+    root = Path(batch_lake.root)
+    before = {t: catalog_rows(spark, stack.catalog_database, t, DAY) for t in EXPECTED_SQL}
+    other_files = {k: v for k, v in lake_files(root).items() if str(OTHER_DAY) in k}
+
+    results = DailyBatch(spark, stack.source, batch_lake, stack.catalog_database).run(DAY)
+
+    assert [r.step for r in results][:4] == [
+        "d2s:balju", "crawl:factdata_balju", "s2s:dailybalju", "crawl:silver_dailybalju",
+    ]  # fmt: skip
+    assert {t: catalog_rows(spark, stack.catalog_database, t, DAY) for t in EXPECTED_SQL} == before
+    assert {k: v for k, v in lake_files(root).items() if str(OTHER_DAY) in k} == other_files
+    summary = format_summary(results, DAY, 1.0)
+    assert "d2s:sales" in summary and "silver/dailysales_hourly/extract_date=2015-01-05" in summary
+
+
+def test_a_failing_step_is_named(spark, stack, lake) -> None:  # type: ignore[no-untyped-def]
+    closed = SourceDb("127.0.0.1", free_port(), "retail", "retail")
+    with pytest.raises(StepFailedError, match=r"^step d2s:balju failed: cannot read retail\.balju"):
+        DailyBatch(spark, closed, lake, stack.catalog_database).run(DAY)

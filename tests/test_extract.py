@@ -1,0 +1,133 @@
+"""d2s against a real PostgreSQL: the extracted day equals what SQL says the day holds."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from conftest import free_port, lake_files, sql_one
+from pyspark.sql import functions as F
+from pyspark.sql.types import DecimalType, LongType, TimestampType
+
+from retail_etl import lake as tables
+from retail_etl import source
+from retail_etl.errors import SourceUnavailableError
+from retail_etl.settings import SourceDb
+from retail_etl.steps import extract_day
+
+DAY = date(2015, 1, 5)
+
+
+def test_sales_day_matches_sql_including_edges(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
+    result = extract_day(spark, stack.source, lake, "sales", DAY)
+
+    # the contract's definition, written differently from the job's half-open range
+    expected = sql_one(
+        seeded,
+        "SELECT count(*), sum(qty), sum(unit_price), sum(discount_amt), sum(sale_id) "
+        "FROM retail.sales WHERE sold_at::date = DATE '2015-01-05'",
+    )
+    raw = spark.read.parquet(result.location)
+    got = raw.agg(
+        F.count(F.lit(1)), F.sum("qty"), F.sum("unit_price"), F.sum("discount_amt"), F.sum("sale_id")
+    ).first()
+    assert tuple(got) == expected
+    assert result.rows_in == result.rows_out == expected[0]
+
+    ids = {r.sale_id: r.sold_at for r in raw.where(F.col("sale_id") > 9e15).collect()}
+    assert ids == {
+        9000000000000001: datetime(2015, 1, 5, 0, 0, 0),
+        9000000000000002: datetime(2015, 1, 5, 23, 59, 59, 999000),  # wall clock kept
+    }
+
+
+def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
+    result = extract_day(spark, stack.source, lake, "sales", DAY)
+    schema = spark.read.parquet(result.location).schema
+    assert schema.names == [
+        "sale_id", "receipt_no", "sold_at", "store_id", "item_id", "qty", "unit_price",
+        "discount_amt", "payment_method", "_extracted_at",
+    ]  # fmt: skip
+    assert schema["sale_id"].dataType == LongType()
+    assert schema["unit_price"].dataType == DecimalType(12, 2)
+    assert schema["discount_amt"].dataType == DecimalType(12, 2)
+    assert schema["sold_at"].dataType == TimestampType()
+
+
+def test_balju_day_matches_sql(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
+    result = extract_day(spark, stack.source, lake, "balju", DAY)
+    expected = sql_one(
+        seeded,
+        "SELECT count(*), sum(order_qty), sum(unit_cost), "
+        "count(*) FILTER (WHERE status = 'CANCELLED'), count(*) FILTER (WHERE status IS NULL) "
+        "FROM retail.balju WHERE balju_date = DATE '2015-01-05'",
+    )
+    raw = spark.read.parquet(result.location)
+    got = raw.agg(
+        F.count(F.lit(1)),
+        F.sum("order_qty"),
+        F.sum("unit_cost"),
+        F.count(F.when(F.col("status") == "CANCELLED", 1)),
+        F.count(F.when(F.col("status").isNull(), 1)),
+    ).first()
+    assert tuple(got) == expected
+    assert expected[3] > 0 and expected[4] == 1  # cancelled orders and the null-status edge row
+    assert raw.schema["unit_cost"].dataType == DecimalType(12, 2)
+
+
+def test_read_is_split_and_filtered_inside_postgresql(spark, stack, seeded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(source, "ROWS_PER_READ_PARTITION", 200)
+    fact = source.FACT_TABLES["sales"]
+    extent = source.day_extent(spark, stack.source, fact, DAY)
+    df = source.read_day(spark, stack.source, fact, DAY, extent)
+    assert df.rdd.getNumPartitions() == 5  # 802 rows / 200 per partition, rounded up
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    assert "sold_at >= DATE '2015-01-05' AND sold_at < DATE '2015-01-06'" in plan
+    assert df.count() == extent.rows == sql_one(
+        seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = '2015-01-05'"
+    )[0]
+
+
+def test_rerun_replaces_the_day_and_touches_no_other(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
+    extract_day(spark, stack.source, lake, "sales", date(2015, 1, 6))
+    first = extract_day(spark, stack.source, lake, "sales", DAY)
+    root = Path(lake.root)
+    neighbour = {k: v for k, v in lake_files(root).items() if "2015-01-06" in k}
+    time.sleep(0.01)
+
+    again = extract_day(spark, stack.source, lake, "sales", DAY)
+
+    assert again.rows_out == first.rows_out
+    assert spark.read.parquet(again.location).count() == first.rows_out  # replaced, not appended
+    assert {k: v for k, v in lake_files(root).items() if "2015-01-06" in k} == neighbour
+
+
+def test_a_day_that_became_empty_leaves_no_rows_behind(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
+    empty_day = date(2015, 3, 1)
+    with seeded.connect() as conn:
+        conn.execute(
+            "INSERT INTO retail.sales VALUES (9100000000000001, 'X', '2015-03-01 12:00', 1, 1, 1, "
+            "1.00, 0.00, 'CARD')"
+        )
+    try:
+        assert extract_day(spark, stack.source, lake, "sales", empty_day).rows_out == 1
+    finally:
+        with seeded.connect() as conn:
+            conn.execute("DELETE FROM retail.sales WHERE sale_id = 9100000000000001")
+
+    result = extract_day(spark, stack.source, lake, "sales", empty_day)
+
+    assert (result.rows_in, result.rows_out) == (0, 0)
+    assert not lake.has_day(tables.FACTDATA["sales"], empty_day)
+
+
+def test_unreachable_source_names_host_and_port_and_writes_nothing(spark, lake) -> None:  # type: ignore[no-untyped-def]
+    closed = SourceDb("127.0.0.1", free_port(), "retail", "retail")
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailableError, match=rf"PostgreSQL at 127\.0\.0\.1:{closed.port}"):
+        extract_day(spark, closed, lake, "balju", DAY)
+    assert time.monotonic() - started < 30
+    assert lake_files(Path(lake.root)) == {}
+

@@ -1,0 +1,69 @@
+"""Job arguments: what is accepted, and the one-line error for what is not."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from retail_etl.errors import ArgumentError
+from retail_etl.params import D2sParams, S2sParams, parse_extract_date
+
+
+def test_a_real_day_in_iso_form_is_accepted() -> None:
+    assert parse_extract_date("2015-01-05") == date(2015, 1, 5)
+    assert parse_extract_date("2016-02-29") == date(2016, 2, 29)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2015-02-30", "not a real calendar date"),
+        ("2015-02-29", "not a real calendar date"),
+        ("2015-1-5", "not a date in YYYY-MM-DD form"),
+        ("20150105", "not a date in YYYY-MM-DD form"),
+        ("2015-01-05' OR '1'='1", "not a date in YYYY-MM-DD form"),
+        ("2015-01-05\n", "not a date in YYYY-MM-DD form"),
+        ("", "not a date in YYYY-MM-DD form"),
+    ],
+)
+def test_a_bad_extract_date_is_named_with_its_value(value: str, reason: str) -> None:
+    with pytest.raises(ArgumentError) as err:
+        parse_extract_date(value)
+    assert str(err.value) == f"--EXTRACT_DATE {value!r} is {reason}"
+
+
+def test_d2s_arguments() -> None:
+    params = D2sParams.from_argv(["--TARGET_DATA", "sales", "--EXTRACT_DATE", "2015-01-05"])
+    assert (params.target, params.extract_date, params.source_secret_id) == (
+        "sales", date(2015, 1, 5), None,
+    )  # fmt: skip
+    on_glue = D2sParams.from_argv(
+        ["--JOB_NAME", "jb", "--TARGET_DATA", "balju", "--EXTRACT_DATE", "2015-01-05",
+         "--SOURCE_SECRET_ID", "hist-retail/source", "--LAKE_ROOT", "s3://b"]
+    )  # fmt: skip
+    assert on_glue.source_secret_id == "hist-retail/source"
+    assert on_glue.lake_root == "s3://b"
+
+
+def test_unknown_target_is_named() -> None:
+    with pytest.raises(ArgumentError, match=r"--TARGET_DATA 'orders' is not one of: balju, sales"):
+        D2sParams.from_argv(["--TARGET_DATA", "orders", "--EXTRACT_DATE", "2015-01-05"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "missing"),
+    [
+        (["--TARGET_DATA", "balju"], "--EXTRACT_DATE"),
+        (["--EXTRACT_DATE", "2015-01-05"], "--TARGET_DATA"),
+    ],
+)
+def test_missing_argument_is_named(argv: list[str], missing: str) -> None:
+    with pytest.raises(ArgumentError, match=f"required: .*{missing}"):
+        D2sParams.from_argv(argv)
+
+
+def test_s2s_needs_only_the_date() -> None:
+    assert S2sParams.from_argv(["--EXTRACT_DATE", "2015-01-31"]).day == "2015-01-31"
+    with pytest.raises(ArgumentError, match="--EXTRACT_DATE"):
+        S2sParams.from_argv([])

@@ -1,0 +1,131 @@
+"""Silver transforms on small inline inputs; expected rows worked out by hand from DESIGN.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal as D
+
+import pytest
+from pyspark.sql import DataFrame
+from pyspark.sql.types import DecimalType
+
+from retail_etl import transforms
+
+BALJU_SCHEMA = (
+    "store_id int, item_id int, supplier_id int, order_qty int, unit_cost decimal(12,2), status string"
+)
+SALES_SCHEMA = (
+    "receipt_no string, sold_at timestamp, store_id int, item_id int, qty int, "
+    "unit_price decimal(12,2), discount_amt decimal(12,2)"
+)
+
+
+def rows(df: DataFrame) -> list[tuple]:
+    return sorted(tuple(r) for r in df.collect())
+
+
+def assert_money_is_decimal(df: DataFrame, *columns: str) -> None:
+    for column in columns:
+        data_type = df.schema[column].dataType
+        assert isinstance(data_type, DecimalType) and data_type.scale == 2, (column, data_type)
+
+
+@pytest.fixture
+def balju(spark):  # type: ignore[no-untyped-def]
+    return spark.createDataFrame(
+        [
+            (1, 10, 100, 6, D("2.50"), "ORDERED"),
+            (1, 10, 100, 12, D("2.50"), "CONFIRMED"),
+            (1, 10, 100, 60, D("2.50"), "CANCELLED"),
+            (1, 11, 100, 5, D("1.99"), None),  # no status is not CANCELLED: counted
+            (2, 10, 101, 3, D("0.10"), "CANCELLED"),  # the group's only row is cancelled
+            (2, 10, 100, 7, D("3.33"), "ORDERED"),
+        ],
+        BALJU_SCHEMA,
+    )
+
+
+def test_daily_balju_leaves_out_cancelled_orders_and_sums_amounts(balju) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_balju(balju)
+    assert out.columns == ["store_id", "item_id", "supplier_id", "order_lines", "order_qty", "order_amount"]
+    assert rows(out) == [
+        (1, 10, 100, 2, 18, D("45.00")),  # 6 x 2.50 + 12 x 2.50
+        (1, 11, 100, 1, 5, D("9.95")),
+        (2, 10, 100, 1, 7, D("23.31")),
+    ]
+    assert_money_is_decimal(out, "order_amount")
+
+
+@pytest.fixture
+def sales(spark):  # type: ignore[no-untyped-def]
+    return spark.createDataFrame(
+        [
+            # a receipt of two lines, at the last millisecond of hour 9
+            ("R1", datetime(2015, 1, 5, 9, 59, 59, 999000), 1, 10, 2, D("3.50"), D("0.70")),
+            ("R1", datetime(2015, 1, 5, 9, 59, 59, 999000), 1, 11, 1, D("10.00"), D("0.00")),
+            # the first instant of hour 10
+            ("R2", datetime(2015, 1, 5, 10, 0, 0), 1, 10, 3, D("3.50"), D("0.00")),
+            # a returned line
+            ("R3", datetime(2015, 1, 5, 10, 30, 0), 1, 10, -1, D("3.50"), D("0.00")),
+            # the first and the last instant of the day, one without a discount amount
+            ("R4", datetime(2015, 1, 5, 0, 0, 0), 2, 10, 1, D("3.60"), None),
+            ("R5", datetime(2015, 1, 5, 23, 59, 59, 999000), 2, 12, 4, D("0.25"), D("0.10")),
+        ],
+        SALES_SCHEMA,
+    )
+
+
+def test_daily_sales_by_item(sales) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_item(sales)
+    assert out.columns == [
+        "store_id", "item_id", "sales_qty", "return_qty", "gross_amount",
+        "discount_amount", "net_amount", "receipt_count",
+    ]  # fmt: skip
+    assert rows(out) == [
+        # 2 + 3 - 1 sold, 1 returned; 7.00 + 10.50 - 3.50 gross; receipts R1, R2, R3
+        (1, 10, 4, 1, D("14.00"), D("0.70"), D("13.30"), 3),
+        (1, 11, 1, 0, D("10.00"), D("0.00"), D("10.00"), 1),
+        (2, 10, 1, 0, D("3.60"), D("0.00"), D("3.60"), 1),
+        (2, 12, 4, 0, D("1.00"), D("0.10"), D("0.90"), 1),
+    ]
+    assert_money_is_decimal(out, "gross_amount", "discount_amount", "net_amount")
+
+
+def test_daily_sales_by_store(sales) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_store(sales)
+    assert out.columns == [
+        "store_id", "sales_qty", "gross_amount", "discount_amount", "net_amount",
+        "receipt_count", "avg_receipt_amount",
+    ]  # fmt: skip
+    assert rows(out) == [
+        # 23.30 over 3 receipts = 7.7666..., rounded half up to 7.77
+        (1, 5, D("24.00"), D("0.70"), D("23.30"), 3, D("7.77")),
+        (2, 5, D("4.60"), D("0.10"), D("4.50"), 2, D("2.25")),
+    ]
+    assert_money_is_decimal(
+        out, "gross_amount", "discount_amount", "net_amount", "avg_receipt_amount"
+    )
+
+
+def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_hour(sales)
+    assert out.columns == ["store_id", "sale_hour", "sales_qty", "net_amount", "receipt_count"]
+    assert rows(out) == [
+        (1, 9, 3, D("16.30"), 1),  # R1: 7.00 + 10.00 - 0.70
+        (1, 10, 2, D("7.00"), 2),  # R2 and the return R3: 10.50 - 3.50
+        (2, 0, 1, D("3.60"), 1),
+        (2, 23, 4, D("0.90"), 1),
+    ]
+    assert_money_is_decimal(out, "net_amount")
+
+
+def test_empty_day_gives_empty_silver_tables(spark) -> None:  # type: ignore[no-untyped-def]
+    empty = spark.createDataFrame([], SALES_SCHEMA)
+    assert transforms.daily_sales_by_store(empty).collect() == []
+    assert transforms.daily_balju(spark.createDataFrame([], BALJU_SCHEMA)).collect() == []
+
+
+def test_with_extracted_at_stamps_every_row(spark) -> None:  # type: ignore[no-untyped-def]
+    at = datetime(2015, 1, 6, 1, 2, 3)
+    out = spark.createDataFrame([(1,), (2,)], "x int").transform(transforms.with_extracted_at(at))
+    assert rows(out) == [(1, at), (2, at)]
