@@ -11,7 +11,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pg seed run submit crawl sql info stop clean test lint format docker-test
+.PHONY: help setup pg seed run submit crawl sql info stop clean test lint format bench docker-test
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,10 +47,10 @@ stop: ## stop the local PostgreSQL
 clean: stop ## stop PostgreSQL and remove .local/ (source data, lake, catalog)
 	rm -rf .local
 
-test: setup ## run the whole test suite (starts its own PostgreSQL)
+test: lint ## lint, then the whole test suite (it starts its own PostgreSQL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -58,6 +58,9 @@ lint: setup ## ruff and mypy
 format: setup ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench: seed ## d2s rows/s: parallel JDBC read vs a single connection, side by side
+	@$(PY) benchmarks/bench_d2s.py --date $(DATE)
 
 docker-test: ## run `make test` inside the AWS Glue 5 image (needs a Docker engine)
 	docker compose -f docker/compose.yaml run --rm --build glue make test

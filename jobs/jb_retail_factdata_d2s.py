@@ -30,7 +30,9 @@ def extract(runtime: Runtime, lake: Lake, stack: LocalStack, params: D2sParams) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_glue_job(JOB_NAME, sys.argv[1:] if argv is None else argv, D2sParams.from_argv, extract)
+    return run_glue_job(
+        JOB_NAME, sys.argv[1:] if argv is None else argv, D2sParams.from_argv, extract
+    )
 
 
 if __name__ == "__main__":

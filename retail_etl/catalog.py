@@ -27,19 +27,24 @@ class CrawlResult:
 
 
 def crawl(spark: SparkSession, lake: Lake, table: LakeTable, database: str) -> CrawlResult:
-    """Register `table`'s folder under `database.table.name` and bring its partitions up to date."""
+    """Register `table`'s folder under `database.table.name` and bring its partitions up to date.
+
+    As a crawler with CRAWL_NEW_FOLDERS_ONLY, it reads the schema of the day folders the
+    catalog does not know yet (the newest one when it creates the table).
+    """
     qualified = f"`{database}`.`{table.name}`"
     location = lake.location(table)
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-    on_disk = _data_schema(spark, location)
-    if on_disk is None:
+    on_disk = _day_folders(spark, location)
+    if not on_disk:
         log.info("crawl %s: %s holds no data yet", table.name, location)
         return CrawlResult(table.name, created=False, partitions=0)
 
     created = not spark.catalog.tableExists(f"{database}.{table.name}")
-    differences: tuple[str, ...] = ()
+    differences: list[str] = []
     if created:
-        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in on_disk.fields)
+        schema = _data_schema(spark, f"{location}/{on_disk[-1]}")
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in schema.fields)
         spark.sql(
             f"CREATE TABLE {qualified} ({columns}, `{PARTITION_COLUMN}` string) "
             f"USING parquet PARTITIONED BY (`{PARTITION_COLUMN}`) LOCATION '{location}'"
@@ -48,20 +53,29 @@ def crawl(spark: SparkSession, lake: Lake, table: LakeTable, database: str) -> C
         in_catalog = StructType(
             [f for f in spark.table(qualified).schema.fields if f.name != PARTITION_COLUMN]
         )
-        differences = schema_differences(in_catalog, on_disk)
-        for difference in differences:
-            log.warning("crawl %s: schema change ignored (LOG policy): %s", table.name, difference)
+        known = {r[0] for r in spark.sql(f"SHOW PARTITIONS {qualified}").collect()}
+        for folder in (f for f in on_disk if f not in known):
+            for difference in schema_differences(
+                in_catalog, _data_schema(spark, f"{location}/{folder}")
+            ):
+                log.warning(
+                    "crawl %s: %s: schema change ignored (LOG policy): %s",
+                    table.name, folder, difference,
+                )  # fmt: skip
+                differences.append(difference)
     # SYNC both adds new day folders and forgets days whose folder a rerun removed (an empty day).
     spark.sql(f"MSCK REPAIR TABLE {qualified} SYNC PARTITIONS")
     partitions = spark.sql(f"SHOW PARTITIONS {qualified}").count()
-    return CrawlResult(table.name, created, partitions, differences)
+    return CrawlResult(table.name, created, partitions, tuple(dict.fromkeys(differences)))
 
 
 def schema_differences(in_catalog: StructType, on_disk: StructType) -> tuple[str, ...]:
     """Columns added, removed or retyped on disk relative to the catalog (nullability ignored)."""
     catalog_types = {f.name: f.dataType.simpleString() for f in in_catalog.fields}
     disk_types = {f.name: f.dataType.simpleString() for f in on_disk.fields}
-    found = [f"column {n} ({t}) is new on disk" for n, t in disk_types.items() if n not in catalog_types]
+    found = [
+        f"column {n} ({t}) is new on disk" for n, t in disk_types.items() if n not in catalog_types
+    ]
     found += [f"column {n} is gone from disk" for n in catalog_types if n not in disk_types]
     found += [
         f"column {n} is {disk_types[n]} on disk but {t} in the catalog"
@@ -71,14 +85,16 @@ def schema_differences(in_catalog: StructType, on_disk: StructType) -> tuple[str
     return tuple(found)
 
 
-def _data_schema(spark: SparkSession, location: str) -> StructType | None:
-    """The data columns of the Parquet files under `location`, or None when there are none."""
+def _day_folders(spark: SparkSession, location: str) -> list[str]:
+    """The `extract_date=...` folders under `location`, oldest first."""
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(location)  # type: ignore[union-attr]
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
-    if not fs.exists(path) or not any(
-        s.getPath().getName().startswith(f"{PARTITION_COLUMN}=") for s in fs.listStatus(path)
-    ):
-        return None
-    schema = spark.read.parquet(location).schema
-    return StructType([f for f in schema.fields if f.name != PARTITION_COLUMN])
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return []
+    names = [status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory()]
+    return sorted(n for n in names if n.startswith(f"{PARTITION_COLUMN}="))
+
+
+def _data_schema(spark: SparkSession, folder: str) -> StructType:
+    return spark.read.parquet(folder).schema

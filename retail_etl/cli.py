@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run = sub.add_parser("run", help="run the daily batch (both branches) for one date")
-    run.add_argument("--date", type=_day, default=_day(DEFAULT_DATE), help="EXTRACT_DATE (2015-01-05)")
+    run.add_argument(
+        "--date", type=_day, default=_day(DEFAULT_DATE), help="EXTRACT_DATE (2015-01-05)"
+    )
 
     crawl = sub.add_parser("crawl", help="register every lake table in the local catalog")
     del crawl
@@ -83,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _postgres(stack: LocalStack) -> LocalPostgres:
-    return LocalPostgres(stack.pg_data, stack.source.port, stack.source.user, stack.source.database)
+    source = stack.source
+    return LocalPostgres(stack.pg_data, source.port, source.user, source.database, source.host)
 
 
 def cmd_info(stack: LocalStack, args: argparse.Namespace) -> int:
@@ -116,9 +119,14 @@ def cmd_seed(stack: LocalStack, args: argparse.Namespace) -> int:
     pg = _postgres(stack)
     pg.start()
     spec = sample.SampleSpec(
-        start=args.start, days=args.days, sales_per_day=args.sales_per_day,
-        balju_per_day=args.balju_per_day, stores=args.stores, items=args.items,
-        suppliers=args.suppliers, seed=args.seed,
+        start=args.start,
+        days=args.days,
+        sales_per_day=args.sales_per_day,
+        balju_per_day=args.balju_per_day,
+        stores=args.stores,
+        items=args.items,
+        suppliers=args.suppliers,
+        seed=args.seed,
     )
     with pg.connect() as conn:
         if args.if_empty and sample.is_seeded(conn):
@@ -139,14 +147,24 @@ def cmd_run(stack: LocalStack, args: argparse.Namespace) -> int:
     from retail_etl.runtime import local_spark
 
     if not _postgres(stack).running():
-        raise EtlError(f"the local PostgreSQL is not running on {stack.source.where}; `make pg` starts it")
+        raise EtlError(
+            f"the local PostgreSQL is not running on {stack.source.where}; `make pg` starts it"
+        )
     started = time.monotonic()
     spark = local_spark(stack, "hist-retail-dailybatch")
     batch = DailyBatch(
-        spark, stack.source, Lake(spark, stack.lake_root), stack.catalog_database,
-        progress=lambda r: print(f"  done {r.step:<34} {r.rows_out:>10,} {r.seconds:6.1f} s", flush=True),
+        spark,
+        stack.source,
+        Lake(spark, stack.lake_root),
+        stack.catalog_database,
+        progress=lambda r: print(
+            f"  done {r.step:<34} {r.rows_out:>10,} {r.seconds:6.1f} s", flush=True
+        ),
     )
-    print(f"daily batch {args.date}: lake {stack.lake_root}, source {stack.source.jdbc_url}", flush=True)
+    print(
+        f"daily batch {args.date}: lake {stack.lake_root}, source {stack.source.jdbc_url}",
+        flush=True,
+    )
     results = batch.run(args.date)
     print()
     print(format_summary(results, args.date, time.monotonic() - started))

@@ -26,7 +26,9 @@ Work = Callable[[Runtime, Lake, LocalStack, P], list[StepResult]]
 def run_glue_job(
     job_name: str, argv: Sequence[str], parse: Callable[[Sequence[str]], P], work: Work[P]
 ) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         params = parse(argv)
     except ArgumentError as err:

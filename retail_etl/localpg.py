@@ -40,18 +40,35 @@ def _owner() -> pwd.struct_passwd | None:
             return pwd.getpwnam(name)
         except KeyError:
             continue
-    raise EtlError("running as root, but there is no 'postgres' or 'nobody' account to run PostgreSQL")
+    raise EtlError(
+        "running as root, but there is no 'postgres' or 'nobody' account to run PostgreSQL"
+    )
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 class LocalPostgres:
-    """One cluster in `data_dir`, listening on 127.0.0.1:`port`, superuser `user`, trust auth."""
+    """One cluster in `data_dir`, listening on 127.0.0.1:`port`, superuser `user`, trust auth.
 
-    def __init__(self, data_dir: Path, port: int, user: str = "retail", database: str = "retail"):
+    Given another host (a compose service, say), it manages nothing and only connects.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        user: str = "retail",
+        database: str = "retail",
+        host: str = "127.0.0.1",
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.user = user
         self.database = database
-        self.owner = _owner()
+        self.host = host
+        self.managed = host in LOCAL_HOSTS
+        self.owner = _owner() if self.managed else None
 
     @property
     def log_file(self) -> Path:
@@ -75,7 +92,9 @@ class LocalPostgres:
             return
         reachable = subprocess.run(
             ["test", "-x", str(self.data_dir.parent)],
-            user=self.owner.pw_uid, group=self.owner.pw_gid, check=False,
+            user=self.owner.pw_uid,
+            group=self.owner.pw_gid,
+            check=False,
         )
         if reachable.returncode == 0:
             self.data_dir.mkdir(mode=0o700)
@@ -91,19 +110,34 @@ class LocalPostgres:
         return (self.data_dir / "PG_VERSION").exists()
 
     def running(self) -> bool:
+        if not self.managed:
+            return self._reachable()
         if not self.initialised():
             return False
-        return self._run(pg_bin("pg_ctl"), "status", "-D", str(self.data_dir), check=False).returncode == 0
+        return (
+            self._run(pg_bin("pg_ctl"), "status", "-D", str(self.data_dir), check=False).returncode
+            == 0
+        )
 
     def start(self) -> bool:
         """Create the cluster if needed and start it; True when it was not running before."""
+        if not self.managed:
+            if not self._reachable():
+                raise EtlError(f"PostgreSQL at {self.host}:{self.port} is not reachable")
+            return False
         if self.running():
             return False
         self._prepare_dirs()
         if not self.initialised():
             self._run(
-                pg_bin("initdb"), "-D", str(self.data_dir), "-U", self.user,
-                "--auth=trust", "--encoding=UTF8", "--locale=C",
+                pg_bin("initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
             )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
@@ -111,14 +145,23 @@ class LocalPostgres:
             "-c max_wal_size=2GB -c shared_buffers=256MB"
         )
         self._run(
-            pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data_dir),
-            "-l", str(self.log_file), "-o", options,
+            pg_bin("pg_ctl"),
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            options,
         )
         self._ensure_database()
         return True
 
     def stop(self) -> bool:
-        if not self.running():
+        if not self.managed or not self.running():
             return False
         self._run(pg_bin("pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
         return True
@@ -127,10 +170,21 @@ class LocalPostgres:
         import psycopg
 
         return psycopg.connect(
-            host="127.0.0.1", port=self.port, user=self.user,
-            dbname=database or self.database, autocommit=autocommit, connect_timeout=10,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            dbname=database or self.database,
+            autocommit=autocommit,
+            connect_timeout=10,
             cursor_factory=psycopg.ClientCursor,  # client-side binding: multi-statement SQL
         )
+
+    def _reachable(self) -> bool:
+        try:
+            self.connect().close()
+        except Exception:
+            return False
+        return True
 
     def _ensure_database(self) -> None:
         deadline = time.monotonic() + 30

@@ -16,7 +16,8 @@ from typing import Any
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS retail;
 CREATE TABLE IF NOT EXISTS retail.stores (
-    store_id int PRIMARY KEY, store_name text NOT NULL, region text NOT NULL, opened_on date NOT NULL
+    store_id int PRIMARY KEY, store_name text NOT NULL, region text NOT NULL,
+    opened_on date NOT NULL
 );
 CREATE TABLE IF NOT EXISTS retail.items (
     item_id int PRIMARY KEY, item_name text NOT NULL, category text NOT NULL,
@@ -112,16 +113,16 @@ FROM drawn d JOIN retail.items i USING (item_id);
 BALJU_DAY_SQL = """
 INSERT INTO retail.balju
 WITH drawn AS (
-    SELECT %(day_key)s + n AS k,
-           1 + floor(pg_temp.rnd(%(day_key)s + n, %(seed)s * 100 + 20) * %(stores)s)::int AS store_id,
-           1 + floor(pg_temp.rnd(%(day_key)s + n, %(seed)s * 100 + 21) * %(items)s)::int AS item_id,
-           6 * (1 + floor(pg_temp.rnd(%(day_key)s + n, %(seed)s * 100 + 22) * 10)::int) AS order_qty,
-           pg_temp.rnd(%(day_key)s + n, %(seed)s * 100 + 23) AS fate,
+    SELECT k,
+           1 + floor(pg_temp.rnd(k, %(seed)s * 100 + 20) * %(stores)s)::int AS store_id,
+           1 + floor(pg_temp.rnd(k, %(seed)s * 100 + 21) * %(items)s)::int AS item_id,
+           6 * (1 + floor(pg_temp.rnd(k, %(seed)s * 100 + 22) * 10)::int) AS order_qty,
+           pg_temp.rnd(k, %(seed)s * 100 + 23) AS fate,
            %(day)s::timestamp + interval '6 hours'
-               + floor(pg_temp.rnd(%(day_key)s + n, %(seed)s * 100 + 24) * 50400000)
+               + floor(pg_temp.rnd(k, %(seed)s * 100 + 24) * 50400000)
                  * interval '1 millisecond' AS created_at,
-           floor(pg_temp.rnd(%(day_key)s + n, %(seed)s * 100 + 25) * 36)::int AS hours_later
-    FROM generate_series(0, %(lines)s - 1) n
+           floor(pg_temp.rnd(k, %(seed)s * 100 + 25) * 36)::int AS hours_later
+    FROM (SELECT %(day_key)s + n AS k FROM generate_series(0, %(lines)s - 1) n) keys
 )
 SELECT k, %(day)s::date, store_id, item_id, 1 + (item_id - 1) %% %(suppliers)s, order_qty,
        round(i.list_price * 0.62, 2),
@@ -169,10 +170,16 @@ def seed(
     started = time.monotonic()
     with conn.transaction():
         create_schema(conn)
-        conn.execute("TRUNCATE retail.sales, retail.balju, retail.items, retail.stores, retail.suppliers")
+        conn.execute(
+            "TRUNCATE retail.sales, retail.balju, retail.items, retail.stores, retail.suppliers"
+        )
         conn.execute(RANDOM_FUNCTION_SQL)
-        base = {"seed": spec.seed, "stores": spec.stores, "items": spec.items,
-                "suppliers": spec.suppliers}
+        base = {
+            "seed": spec.seed,
+            "stores": spec.stores,
+            "items": spec.items,
+            "suppliers": spec.suppliers,
+        }
         conn.execute(DIMENSIONS_SQL, base)
         for number, day in enumerate(spec.dates(), start=1):
             day_key = (day - EPOCH).days * KEYS_PER_DAY

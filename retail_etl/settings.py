@@ -38,7 +38,7 @@ class SourceDb:
 
     @classmethod
     def from_secret(cls, secret: Mapping[str, Any]) -> SourceDb:
-        """Build from an RDS-style Secrets Manager secret (host, port, dbname, username, password)."""
+        """Build from an RDS-style secret: host, port, dbname, username, password."""
         missing = [k for k in ("host", "username") if not secret.get(k)]
         if missing:
             raise ValueError(f"source secret lacks {', '.join(missing)}")
@@ -63,7 +63,7 @@ def source_from_secrets_manager(secret_id: str, client: Any = None) -> SourceDb:
 
 @dataclass(frozen=True)
 class LocalStack:
-    """The laptop/CI stand-in for the cloud: a throwaway PostgreSQL, a folder lake, a Hive catalog."""
+    """The local stand-in for the cloud: a throwaway PostgreSQL, a folder lake, a Hive catalog."""
 
     home: Path
     source: SourceDb

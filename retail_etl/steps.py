@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -37,9 +37,11 @@ def extract_day(
     fact = source.FACT_TABLES[target]
     extent = source.day_extent(spark, source_db, fact, day)
     if extent.rows == 0:
-        log.warning("%s has no rows for %s; removing any earlier extract of that day", fact.name, day)
+        log.warning(
+            "%s has no rows for %s; removing any earlier extract of that day", fact.name, day
+        )
     rows = source.read_day(spark, source_db, fact, day, extent).transform(
-        transforms.with_extracted_at(datetime.now(timezone.utc).replace(tzinfo=None))
+        transforms.with_extracted_at(datetime.now(UTC).replace(tzinfo=None))
     )
     written = lake.write_day(rows, tables.FACTDATA[target], day)
     if written.rows != extent.rows:
@@ -63,9 +65,21 @@ def build_dailysales(lake: Lake, day: date) -> list[StepResult]:
     """
     sales = _raw_day(lake, "sales", day).cache()
     outputs: list[tuple[str, LakeTable, DataFrame]] = [
-        ("s2s:dailysales_item", tables.SILVER_DAILYSALES_ITEM, transforms.daily_sales_by_item(sales)),
-        ("s2s:dailysales_store", tables.SILVER_DAILYSALES_STORE, transforms.daily_sales_by_store(sales)),
-        ("s2s:dailysales_hourly", tables.SILVER_DAILYSALES_HOURLY, transforms.daily_sales_by_hour(sales)),
+        (
+            "s2s:dailysales_item",
+            tables.SILVER_DAILYSALES_ITEM,
+            transforms.daily_sales_by_item(sales),
+        ),
+        (
+            "s2s:dailysales_store",
+            tables.SILVER_DAILYSALES_STORE,
+            transforms.daily_sales_by_store(sales),
+        ),
+        (
+            "s2s:dailysales_hourly",
+            tables.SILVER_DAILYSALES_HOURLY,
+            transforms.daily_sales_by_hour(sales),
+        ),
     ]
     try:
         rows_in = sales.count()

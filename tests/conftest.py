@@ -7,8 +7,9 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,7 +83,8 @@ INSERT INTO retail.sales VALUES
   (9000000000000003, 'EDGE-3', '2015-01-04 23:59:59.999', 1, 1,  5, 30.30, 1.00, 'CASH'),
   (9000000000000004, 'EDGE-4', '2015-01-06 00:00:00',     2, 2,  7, 40.40, 2.00, 'MOBILE');
 INSERT INTO retail.balju VALUES
-  (9000000000000001, '2015-01-05', 1, 1, 1, 12, 5.55, NULL, '2015-01-05 00:00:00', '2015-01-05 00:00:00');
+  (9000000000000001, '2015-01-05', 1, 1, 1, 12, 5.55, NULL,
+   '2015-01-05 00:00:00', '2015-01-05 00:00:00');
 """
 
 
@@ -102,6 +104,11 @@ def seeded(pg: LocalPostgres) -> LocalPostgres:
     return pg
 
 
+def sort_rows(rows: Iterable[Iterable[Any]]) -> list[tuple]:
+    """Rows in a stable order, nulls last, so result sets compare regardless of order."""
+    return sorted((tuple(r) for r in rows), key=lambda r: tuple((v is None, v) for v in r))
+
+
 def sql_one(pg: LocalPostgres, query: str, params: tuple = ()) -> tuple:
     with pg.connect() as conn:
         return tuple(conn.execute(query, params).fetchone())
@@ -109,4 +116,4 @@ def sql_one(pg: LocalPostgres, query: str, params: tuple = ()) -> tuple:
 
 def sql_all(pg: LocalPostgres, query: str, params: tuple = ()) -> list[tuple]:
     with pg.connect() as conn:
-        return sorted(tuple(r) for r in conn.execute(query, params).fetchall())
+        return sort_rows(conn.execute(query, params).fetchall())

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import free_port, lake_files, sql_all
+from conftest import free_port, lake_files, sort_rows, sql_all
 
 from retail_etl.batch import DailyBatch, format_summary
 from retail_etl.errors import StepFailedError
@@ -50,7 +50,7 @@ def batch_lake(spark, stack, seeded, tmp_path_factory):  # type: ignore[no-untyp
 
 def catalog_rows(spark, database: str, table: str, day: date) -> list[tuple]:  # type: ignore[no-untyped-def]
     df = spark.sql(f"SELECT * FROM {database}.{table} WHERE extract_date = '{day}'")
-    return sorted(tuple(r)[:-1] for r in df.collect())  # drop extract_date
+    return sort_rows(tuple(r)[:-1] for r in df.collect())  # drop extract_date
 
 
 @pytest.mark.parametrize("table", sorted(EXPECTED_SQL))
@@ -71,7 +71,9 @@ def test_every_table_is_in_the_catalog_with_both_days(spark, stack, batch_lake) 
     ]
 
 
-def test_rerun_gives_identical_outputs_and_leaves_other_days_alone(spark, stack, batch_lake) -> None:  # type: ignore[no-untyped-def]
+def test_rerun_gives_identical_outputs_and_leaves_other_days_alone(
+    spark, stack, batch_lake
+) -> None:  # type: ignore[no-untyped-def]
     root = Path(batch_lake.root)
     before = {t: catalog_rows(spark, stack.catalog_database, t, DAY) for t in EXPECTED_SQL}
     other_files = {k: v for k, v in lake_files(root).items() if str(OTHER_DAY) in k}

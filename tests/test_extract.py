@@ -31,7 +31,11 @@ def test_sales_day_matches_sql_including_edges(spark, stack, seeded, lake) -> No
     )
     raw = spark.read.parquet(result.location)
     got = raw.agg(
-        F.count(F.lit(1)), F.sum("qty"), F.sum("unit_price"), F.sum("discount_amt"), F.sum("sale_id")
+        F.count(F.lit(1)),
+        F.sum("qty"),
+        F.sum("unit_price"),
+        F.sum("discount_amt"),
+        F.sum("sale_id"),
     ).first()
     assert tuple(got) == expected
     assert result.rows_in == result.rows_out == expected[0]
@@ -85,9 +89,13 @@ def test_read_is_split_and_filtered_inside_postgresql(spark, stack, seeded, monk
     assert df.rdd.getNumPartitions() == 5  # 802 rows / 200 per partition, rounded up
     plan = df._jdf.queryExecution().executedPlan().toString()
     assert "sold_at >= DATE '2015-01-05' AND sold_at < DATE '2015-01-06'" in plan
-    assert df.count() == extent.rows == sql_one(
-        seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = '2015-01-05'"
-    )[0]
+    assert (
+        df.count()
+        == extent.rows
+        == sql_one(seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = '2015-01-05'")[
+            0
+        ]
+    )
 
 
 def test_rerun_replaces_the_day_and_touches_no_other(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
@@ -130,4 +138,3 @@ def test_unreachable_source_names_host_and_port_and_writes_nothing(spark, lake) 
         extract_day(spark, closed, lake, "balju", DAY)
     assert time.monotonic() - started < 30
     assert lake_files(Path(lake.root)) == {}
-

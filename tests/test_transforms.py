@@ -6,13 +6,15 @@ from datetime import datetime
 from decimal import Decimal as D
 
 import pytest
+from conftest import sort_rows
 from pyspark.sql import DataFrame
 from pyspark.sql.types import DecimalType
 
 from retail_etl import transforms
 
 BALJU_SCHEMA = (
-    "store_id int, item_id int, supplier_id int, order_qty int, unit_cost decimal(12,2), status string"
+    "store_id int, item_id int, supplier_id int, order_qty int, unit_cost decimal(12,2), "
+    "status string"
 )
 SALES_SCHEMA = (
     "receipt_no string, sold_at timestamp, store_id int, item_id int, qty int, "
@@ -21,7 +23,7 @@ SALES_SCHEMA = (
 
 
 def rows(df: DataFrame) -> list[tuple]:
-    return sorted(tuple(r) for r in df.collect())
+    return sort_rows(df.collect())
 
 
 def assert_money_is_decimal(df: DataFrame, *columns: str) -> None:
@@ -47,7 +49,14 @@ def balju(spark):  # type: ignore[no-untyped-def]
 
 def test_daily_balju_leaves_out_cancelled_orders_and_sums_amounts(balju) -> None:  # type: ignore[no-untyped-def]
     out = transforms.daily_balju(balju)
-    assert out.columns == ["store_id", "item_id", "supplier_id", "order_lines", "order_qty", "order_amount"]
+    assert out.columns == [
+        "store_id",
+        "item_id",
+        "supplier_id",
+        "order_lines",
+        "order_qty",
+        "order_amount",
+    ]
     assert rows(out) == [
         (1, 10, 100, 2, 18, D("45.00")),  # 6 x 2.50 + 12 x 2.50
         (1, 11, 100, 1, 5, D("9.95")),

@@ -1,0 +1,49 @@
+"""The local crawler: create from disk, add partitions, log schema changes and leave the table."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from decimal import Decimal as D
+
+from retail_etl.catalog import crawl
+from retail_etl.lake import LakeTable
+
+DATABASE = "crawl_test"
+TABLE = LakeTable("silver_example", "silver/example")
+
+
+def test_crawl_creates_adds_partitions_and_logs_schema_changes(spark, lake, caplog) -> None:  # type: ignore[no-untyped-def]
+    spark.sql(f"DROP DATABASE IF EXISTS {DATABASE} CASCADE")
+    first = spark.createDataFrame([(1, D("1.50"))], "store_id int, amount decimal(20,2)")
+    lake.write_day(first, TABLE, date(2015, 1, 1))
+
+    created = crawl(spark, lake, TABLE, DATABASE)
+
+    assert (created.created, created.partitions, created.schema_differences) == (True, 1, ())
+    schema = spark.table(f"{DATABASE}.{TABLE.name}").schema
+    assert [(f.name, f.dataType.simpleString()) for f in schema.fields] == [
+        ("store_id", "int"), ("amount", "decimal(20,2)"), ("extract_date", "string"),
+    ]  # fmt: skip
+
+    # the next day on disk has a retyped and an extra column
+    changed = spark.createDataFrame([(2, 2.5, "x")], "store_id int, amount double, note string")
+    lake.write_day(changed, TABLE, date(2015, 1, 2))
+    with caplog.at_level(logging.WARNING, logger="retail_etl.catalog"):
+        updated = crawl(spark, lake, TABLE, DATABASE)
+
+    assert (updated.created, updated.partitions) == (False, 2)
+    assert set(updated.schema_differences) == {
+        "column note (string) is new on disk",
+        "column amount is double on disk but decimal(20,2) in the catalog",
+    }
+    assert "schema change ignored (LOG policy)" in caplog.text
+    assert spark.table(f"{DATABASE}.{TABLE.name}").schema == schema  # left as it was
+    days = spark.sql(f"SELECT DISTINCT extract_date FROM {DATABASE}.{TABLE.name}").collect()
+    assert sorted(r[0] for r in days) == ["2015-01-01", "2015-01-02"]
+
+
+def test_crawl_of_an_empty_folder_registers_nothing(spark, lake) -> None:  # type: ignore[no-untyped-def]
+    found = crawl(spark, lake, LakeTable("nothing_yet", "silver/nothing"), DATABASE)
+    assert (found.created, found.partitions) == (False, 0)
+    assert not spark.catalog.tableExists(f"{DATABASE}.nothing_yet")
