@@ -1,0 +1,392 @@
+"""The Step Functions definition of the daily batch, built from `resources`, and its diagram.
+
+`python -m orchestration.statemachine` (`make statemachine`) writes the checked-in ASL and the
+Mermaid diagram the README shows; a test fails when either is stale.
+
+Shape, per branch: d2s job (.sync) -> crawl raw -> s2s job (.sync) -> crawl silver (the three
+sales crawls in a nested Parallel). The state carries only `EXTRACT_DATE` and the small parts of
+each task result that later states read; every failure ends in the top-level Fail state with
+the failed step's name, error and cause.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestration import resources as r
+
+State = dict[str, Any]
+States = dict[str, State]
+
+HERE = Path(__file__).resolve().parent
+ASL_PATH = HERE / "statemachine" / "hist_retail_dailybatch.asl.json"
+MERMAID_PATH = HERE / "statemachine" / "hist_retail_dailybatch.mmd"
+
+GLUE_START_JOB_RUN_SYNC = "arn:aws:states:::glue:startJobRun.sync"
+GLUE_START_CRAWLER = "arn:aws:states:::aws-sdk:glue:startCrawler"
+GLUE_GET_CRAWLER = "arn:aws:states:::aws-sdk:glue:getCrawler"
+
+# Errors of StartJobRun worth another try: the job is at its concurrency limit, or AWS throttles.
+GLUE_RETRYABLE = [
+    "Glue.ConcurrentRunsExceededException",
+    "Glue.ThrottlingException",
+    "Glue.InternalServiceException",
+    "Glue.OperationTimeoutException",
+]
+FAILED = "Daily batch failed"
+
+
+def _catch(handler: str) -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": handler}]
+
+
+def _name_failure(error: str, step: str, failed: str) -> State:
+    """Re-raise a caught error under a name of ours, with the step in the cause.
+
+    Names starting with `States.` are reserved for the service, so a caught States.TaskFailed
+    is not re-raised as it is: it becomes part of the cause.
+    """
+    return {
+        "Type": "Pass",
+        "Parameters": {
+            "Error": error,
+            "Cause.$": f"States.Format('{step}: {{}}: {{}}', $.error.Error, $.error.Cause)",
+        },
+        "ResultPath": "$.error",
+        "Next": failed,
+    }
+
+
+def glue_job_states(
+    prefix: str, step: str, job: str, arguments: dict[str, str], next_state: str, failed: str
+) -> States:
+    """A Glue job run (.sync) and the state that names its failure."""
+    name = f"{prefix}: {step}"
+    on_error = f"{name} failed"
+    return {
+        name: {
+            "Type": "Task",
+            "Comment": f"Run Glue job {job} and wait for it to end",
+            "Resource": GLUE_START_JOB_RUN_SYNC,
+            "Parameters": {"JobName": job, "Arguments": arguments},
+            # A finished job run is a large object (timestamps, arguments...): keep id and state.
+            "ResultSelector": {"JobName.$": "$.JobName", "Id.$": "$.Id", "State.$": "$.JobRunState"},
+            "ResultPath": f"$.runs.{step.split()[-1].strip('()')}",
+            "TimeoutSeconds": r.GLUE_JOB_TASK_TIMEOUT,
+            "Retry": [
+                {
+                    "ErrorEquals": GLUE_RETRYABLE,
+                    "IntervalSeconds": 30,
+                    "BackoffRate": 2.0,
+                    "MaxAttempts": 5,
+                    "MaxDelaySeconds": 600,
+                    "JitterStrategy": "FULL",
+                }
+            ],
+            "Catch": _catch(on_error),
+            "Next": next_state,
+        },
+        on_error: _name_failure("GlueJobFailed", f"{name} [{job}]", failed),
+    }
+
+
+def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) -> States:
+    """Start a crawler, poll it until READY (bounded), then go on only if its crawl SUCCEEDED.
+
+    STOPPING is not finished: the catalog is updated only once the crawler is READY again.
+    """
+    name = crawler.name
+    start = f"{prefix}: start {name}"
+    wait = f"{prefix}: wait for {name}"
+    poll = f"{prefix}: poll {name}"
+    is_ready = f"{prefix}: {name} ready?"
+    count = f"{prefix}: count poll of {name}"
+    result = f"{prefix}: last crawl of {name}"
+    succeeded = f"{prefix}: {name} succeeded?"
+    explain = f"{prefix}: {name} failed"
+    stuck = f"{prefix}: {name} still busy"
+    on_error = f"{prefix}: crawl of {name} failed"
+    return {
+        start: {
+            "Type": "Task",
+            "Resource": GLUE_START_CRAWLER,
+            "Parameters": {"Name": name},
+            "ResultSelector": {"Polls": 0},
+            "ResultPath": "$.crawl",
+            "TimeoutSeconds": r.SDK_TASK_TIMEOUT,
+            "Retry": [
+                {
+                    # Another run (or a person) is crawling: wait for it rather than fail.
+                    "ErrorEquals": ["Glue.CrawlerRunningException"],
+                    "IntervalSeconds": 60,
+                    "BackoffRate": 1.5,
+                    "MaxAttempts": 8,
+                    "MaxDelaySeconds": 600,
+                    "JitterStrategy": "FULL",
+                },
+                {
+                    "ErrorEquals": ["Glue.ThrottlingException"],
+                    "IntervalSeconds": 5,
+                    "BackoffRate": 2.0,
+                    "MaxAttempts": 5,
+                    "JitterStrategy": "FULL",
+                },
+            ],
+            "Catch": _catch(on_error),
+            "Next": wait,
+        },
+        wait: {"Type": "Wait", "Seconds": r.CRAWLER_POLL_SECONDS, "Next": poll},
+        poll: {
+            "Type": "Task",
+            "Resource": GLUE_GET_CRAWLER,
+            "Parameters": {"Name": name},
+            "ResultSelector": {"State.$": "$.Crawler.State"},
+            "ResultPath": "$.crawl.Crawler",
+            "TimeoutSeconds": r.SDK_TASK_TIMEOUT,
+            "Retry": [
+                {
+                    "ErrorEquals": ["Glue.ThrottlingException", "States.Timeout"],
+                    "IntervalSeconds": 5,
+                    "BackoffRate": 2.0,
+                    "MaxAttempts": 5,
+                    "JitterStrategy": "FULL",
+                }
+            ],
+            "Catch": _catch(on_error),
+            "Next": is_ready,
+        },
+        is_ready: {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.crawl.Crawler.State", "StringEquals": "READY", "Next": result},
+                {"Variable": "$.crawl.Polls", "NumericGreaterThanEquals": r.CRAWLER_MAX_POLLS, "Next": stuck},
+            ],
+            "Default": count,
+        },
+        count: {
+            "Type": "Pass",
+            "Parameters": {"Polls.$": "States.MathAdd($.crawl.Polls, 1)"},
+            "ResultPath": "$.crawl",
+            "Next": wait,
+        },
+        stuck: {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": "CrawlerTimeout",
+                "Cause": f"crawler {name} was not READY after {r.CRAWLER_MAX_POLLS} polls "
+                f"{r.CRAWLER_POLL_SECONDS} s apart",
+            },
+            "ResultPath": "$.error",
+            "Next": failed,
+        },
+        # LastCrawl exists only once a crawl has ended, so it is read after READY, not while polling.
+        result: {
+            "Type": "Task",
+            "Resource": GLUE_GET_CRAWLER,
+            "Parameters": {"Name": name},
+            "ResultSelector": {"LastCrawl.$": "$.Crawler.LastCrawl"},
+            "ResultPath": "$.crawl.Crawler",
+            "TimeoutSeconds": r.SDK_TASK_TIMEOUT,
+            "Retry": [
+                {
+                    "ErrorEquals": ["Glue.ThrottlingException", "States.Timeout"],
+                    "IntervalSeconds": 5,
+                    "BackoffRate": 2.0,
+                    "MaxAttempts": 5,
+                    "JitterStrategy": "FULL",
+                }
+            ],
+            "Catch": _catch(on_error),
+            "Next": succeeded,
+        },
+        succeeded: {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.crawl.Crawler.LastCrawl.Status",
+                    "StringEquals": "SUCCEEDED",
+                    "Next": next_state,
+                }
+            ],
+            "Default": explain,
+        },
+        explain: {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": "CrawlerFailed",
+                "Cause.$": (
+                    f"States.Format('crawler {name} ended its crawl as {{}}: {{}}', "
+                    "$.crawl.Crawler.LastCrawl.Status, "
+                    "States.JsonToString($.crawl.Crawler.LastCrawl))"
+                ),
+            },
+            "ResultPath": "$.error",
+            "Next": failed,
+        },
+        on_error: _name_failure("CrawlerFailed", f"{prefix}: crawl [{name}]", failed),
+    }
+
+
+def _branch_failed(prefix: str) -> tuple[str, States]:
+    """Per-branch end of failure: name the step, then fail the branch with its error and cause."""
+    failed = f"{prefix}: failed"
+    return failed, {
+        failed: {
+            "Type": "Fail",
+            "Comment": "Fails the branch, and so the Parallel, with the step's error and cause",
+            "ErrorPath": "$.error.Error",
+            "CausePath": "$.error.Cause",
+        }
+    }
+
+
+def _done(prefix: str) -> tuple[str, States]:
+    done = f"{prefix}: done"
+    return done, {done: {"Type": "Succeed"}}
+
+
+def balju_branch() -> dict[str, Any]:
+    p = "balju"
+    failed, fail_states = _branch_failed(p)
+    done, done_states = _done(p)
+    raw, silver = r.CRAWLERS["factdata_balju"], r.CRAWLERS["silver_dailybalju"]
+    d2s, s2s = f"{p}: extract (d2s)", f"{p}: build silver (s2s)"
+    states: States = {
+        **glue_job_states(
+            p,
+            "extract (d2s)",
+            r.D2S_JOB,
+            {"--TARGET_DATA": "balju", "--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
+            f"{p}: start {raw.name}",
+            failed,
+        ),
+        **crawl_states(p, raw, s2s, failed),
+        **glue_job_states(
+            p,
+            "build silver (s2s)",
+            r.BALJU_S2S_JOB,
+            {"--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
+            f"{p}: start {silver.name}",
+            failed,
+        ),
+        **crawl_states(p, silver, done, failed),
+        **done_states,
+        **fail_states,
+    }
+    return {"StartAt": d2s, "States": states}
+
+
+def sales_branch() -> dict[str, Any]:
+    p = "sales"
+    failed, fail_states = _branch_failed(p)
+    done, done_states = _done(p)
+    raw = r.CRAWLERS["factdata_sales"]
+    d2s, s2s, silver = f"{p}: extract (d2s)", f"{p}: build silver (s2s)", f"{p}: crawl silver tables"
+    silver_branches = []
+    for table in ("silver_dailysales_item", "silver_dailysales_store", "silver_dailysales_hourly"):
+        crawler = r.CRAWLERS[table]
+        sub = f"{p}/{table.removeprefix('silver_dailysales_')}"
+        sub_failed, sub_fail_states = _branch_failed(sub)
+        sub_done, sub_done_states = _done(sub)
+        silver_branches.append(
+            {
+                "StartAt": f"{sub}: start {crawler.name}",
+                "States": {
+                    **crawl_states(sub, crawler, sub_done, sub_failed),
+                    **sub_done_states,
+                    **sub_fail_states,
+                },
+            }
+        )
+    states: States = {
+        **glue_job_states(
+            p,
+            "extract (d2s)",
+            r.D2S_JOB,
+            {"--TARGET_DATA": "sales", "--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
+            f"{p}: start {raw.name}",
+            failed,
+        ),
+        **crawl_states(p, raw, s2s, failed),
+        **glue_job_states(
+            p,
+            "build silver (s2s)",
+            r.SALES_S2S_JOB,
+            {"--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
+            silver,
+            failed,
+        ),
+        silver: {
+            "Type": "Parallel",
+            "Comment": "The three silver sales tables are crawled at the same time",
+            "Branches": silver_branches,
+            "ResultPath": None,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],
+            "Next": done,
+        },
+        **done_states,
+        **fail_states,
+    }
+    return {"StartAt": d2s, "States": states}
+
+
+def definition() -> dict[str, Any]:
+    """The whole state machine, input `{"EXTRACT_DATE": "YYYY-MM-DD"}`."""
+    return {
+        "Comment": (
+            "hist-retail daily batch for one EXTRACT_DATE: the balju and the sales branch in "
+            "parallel, each d2s job -> crawl -> s2s job -> crawl(s). Generated by "
+            "orchestration/statemachine.py; do not edit by hand."
+        ),
+        "StartAt": "Daily batch",
+        "States": {
+            "Daily batch": {
+                "Type": "Parallel",
+                "Branches": [balju_branch(), sales_branch()],
+                "ResultPath": None,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED}],
+                "Next": "Daily batch succeeded",
+            },
+            "Daily batch succeeded": {"Type": "Succeed"},
+            FAILED: {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+        },
+    }
+
+
+def render_asl() -> str:
+    return json.dumps(definition(), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_mermaid() -> str:
+    """A flowchart of the jobs and crawls (the polling loops folded into one node each)."""
+    lines = [
+        "flowchart LR",
+        '  start(["{EXTRACT_DATE}"]) --> b_d2s & s_d2s',
+        f'  b_d2s["{r.D2S_JOB}<br/>TARGET_DATA=balju"] --> b_cr1["crawl {r.CRAWLERS["factdata_balju"].name}"]',
+        f'  b_cr1 --> b_s2s["{r.BALJU_S2S_JOB}"]',
+        f'  b_s2s --> b_cr2["crawl {r.CRAWLERS["silver_dailybalju"].name}"]',
+        f'  s_d2s["{r.D2S_JOB}<br/>TARGET_DATA=sales"] --> s_cr1["crawl {r.CRAWLERS["factdata_sales"].name}"]',
+        f'  s_cr1 --> s_s2s["{r.SALES_S2S_JOB}"]',
+    ]
+    for key in ("item", "store", "hourly"):
+        crawler = r.CRAWLERS[f"silver_dailysales_{key}"]
+        lines.append(f'  s_s2s --> s_{key}["crawl {crawler.name}"]')
+        lines.append(f"  s_{key} --> ok")
+    lines += [
+        "  b_cr2 --> ok([succeeded])",
+        "  b_d2s & b_cr1 & b_s2s & b_cr2 & s_d2s & s_cr1 & s_s2s -. error .-> failed([failed: step, error, cause])",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ASL_PATH.parent.mkdir(parents=True, exist_ok=True)
+    ASL_PATH.write_text(render_asl(), encoding="utf-8")
+    MERMAID_PATH.write_text(render_mermaid(), encoding="utf-8")
+    print(f"wrote {ASL_PATH.relative_to(HERE.parent)} and {MERMAID_PATH.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

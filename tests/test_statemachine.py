@@ -1,0 +1,239 @@
+"""The checked-in state machine, linted and executed in moto's Step Functions interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import moto_shims
+import pytest
+from moto import mock_aws
+
+from orchestration import resources as r
+from orchestration import statemachine
+
+ACCOUNT_ROLE = "arn:aws:iam::123456789012:role/test"
+DAY = "2015-01-05"
+
+# Every integration the definition may use. There is no `glue:startCrawler.sync`: crawls are
+# polled with getCrawler instead.
+ALLOWED_RESOURCES = {
+    "arn:aws:states:::glue:startJobRun.sync",
+    "arn:aws:states:::aws-sdk:glue:startCrawler",
+    "arn:aws:states:::aws-sdk:glue:getCrawler",
+}
+
+
+def all_states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in machine["States"].items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(all_states(branch))
+    return found
+
+
+def test_checked_in_definition_and_diagram_are_current() -> None:
+    assert statemachine.ASL_PATH.read_text() == statemachine.render_asl(), "run `make statemachine`"
+    assert statemachine.MERMAID_PATH.read_text() == statemachine.render_mermaid()
+
+
+def test_definition_passes_statelint() -> None:
+    statelint = Path(sys.executable).with_name("statelint")
+    done = subprocess.run([str(statelint), str(statemachine.ASL_PATH)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_statelint_catches_a_broken_definition(tmp_path: Path) -> None:
+    broken = statemachine.definition()
+    broken["States"]["Daily batch"]["Next"] = "nowhere"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    statelint = Path(sys.executable).with_name("statelint")
+    assert subprocess.run([str(statelint), str(path)], capture_output=True).returncode != 0
+
+
+def test_resources_timeouts_and_names() -> None:
+    states = all_states(statemachine.definition())
+    tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
+    assert {s["Resource"] for s in tasks.values()} <= ALLOWED_RESOURCES
+    assert all("TimeoutSeconds" in s for s in tasks.values())
+    # names are unique across the whole machine (a dict would hide a duplicate: count them)
+    text = statemachine.render_asl()
+    for name in states:
+        assert text.count(json.dumps(name) + ": {") == 1, name
+    glue_jobs = [s for s in tasks.values() if s["Resource"].endswith("startJobRun.sync")]
+    assert len(glue_jobs) == 4
+    for job in glue_jobs:
+        assert "Glue.ConcurrentRunsExceededException" in job["Retry"][0]["ErrorEquals"]
+        assert job["Retry"][0]["JitterStrategy"] == "FULL"
+    # no key starting with "--" is ever read back through a path
+    assert "$.--" not in text and "$.Arguments" not in text
+
+
+@dataclass
+class Flow:
+    glue: Any
+    sfn: Any
+    arn: str
+    script: moto_shims.CrawlScript
+    clock: moto_shims.Clock
+
+    def run(self, day: str = DAY, timeout: float = 120) -> dict[str, Any]:
+        execution = self.sfn.start_execution(
+            stateMachineArn=self.arn, input=json.dumps({"EXTRACT_DATE": day})
+        )["executionArn"]
+        deadline = time.monotonic() + timeout
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            assert time.monotonic() < deadline, "execution did not end"
+            time.sleep(0.05)
+        events = self.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        described["entered"] = [
+            e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+        ]
+        return described
+
+    def job_runs(self, job: str) -> list[dict[str, str]]:
+        runs = self.glue.get_job_runs(JobName=job)["JobRuns"]
+        return [{k: v for k, v in run["Arguments"].items() if k.startswith("--")} for run in runs]
+
+    def crawls(self, crawler: str) -> int:
+        return len(self.glue.list_crawls(CrawlerName=crawler)["Crawls"])
+
+
+@pytest.fixture
+def flow(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    for key, value in {
+        "AWS_DEFAULT_REGION": "ap-northeast-2",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    script, clock = moto_shims.CrawlScript(), moto_shims.Clock()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        moto_shims.install(monkeypatch, script, clock)
+        glue = boto3.client("glue")
+        sfn = boto3.client("stepfunctions")
+        glue.create_database(DatabaseInput={"Name": r.GLUE_DATABASE})
+        for job in r.JOBS:
+            glue.create_job(
+                Name=job.name,
+                Role=ACCOUNT_ROLE,
+                Command={"Name": "glueetl", "ScriptLocation": f"s3://artifacts/{job.script}"},
+                ExecutionProperty={"MaxConcurrentRuns": job.max_concurrent_runs},
+                GlueVersion=r.GLUE_VERSION,
+            )
+        for crawler in r.CRAWLERS.values():
+            glue.create_crawler(
+                Name=crawler.name,
+                Role=ACCOUNT_ROLE,
+                DatabaseName=r.GLUE_DATABASE,
+                Targets={"S3Targets": [{"Path": crawler.s3_path()}]},
+            )
+        arn = sfn.create_state_machine(
+            name=r.state_machine_name("test"),
+            definition=statemachine.ASL_PATH.read_text(),
+            roleArn=ACCOUNT_ROLE,
+        )["stateMachineArn"]
+        yield Flow(glue, sfn, arn, script, clock)
+
+
+def test_happy_path_runs_every_job_with_its_arguments_and_every_crawl(flow: Flow) -> None:
+    result = flow.run()
+
+    assert result["status"] == "SUCCEEDED", result
+    assert sorted(flow.job_runs(r.D2S_JOB), key=str) == [
+        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "balju"},
+        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "sales"},
+    ]
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    assert flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    for crawler in r.CRAWLERS.values():
+        assert flow.crawls(crawler.name) == 1, crawler.name
+    for silver in ("item", "store", "hourly"):
+        name = r.CRAWLERS[f"silver_dailysales_{silver}"].name
+        assert f"sales/{silver}: {name} succeeded?" in result["entered"]
+    assert set(flow.clock.waits) == {r.CRAWLER_POLL_SECONDS}
+
+
+def test_a_crawl_that_fails_fails_the_run_with_the_crawlers_message(flow: Flow) -> None:
+    crawler = r.CRAWLERS["factdata_sales"].name
+    flow.script.steps[crawler] = [
+        ("RUNNING", None),
+        ("READY", {"Status": "FAILED", "ErrorMessage": "Service is unable to assume role"}),
+    ]
+
+    result = flow.run()
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "CrawlerFailed"
+    assert f"crawler {crawler} ended its crawl as FAILED" in result["cause"]
+    assert "Service is unable to assume role" in result["cause"]
+    assert flow.job_runs(r.SALES_S2S_JOB) == []  # nothing ran on top of a failed crawl
+    assert "Daily batch failed" in result["entered"]
+
+
+def test_a_crawler_in_stopping_is_waited_for_until_ready(flow: Flow) -> None:
+    crawler = r.CRAWLERS["factdata_balju"].name
+    previous = {"Status": "FAILED", "ErrorMessage": "the crawl before this one"}
+    flow.script.steps[crawler] = [
+        ("RUNNING", None),
+        # STOPPING: this crawl is done but the catalog is not updated yet; LastCrawl still
+        # describes the crawl before. The original flow went on here.
+        ("STOPPING", previous),
+        ("STOPPING", previous),
+        ("READY", {"Status": "SUCCEEDED"}),
+    ]
+
+    result = flow.run()
+
+    assert result["status"] == "SUCCEEDED", result
+    assert flow.script.polls[crawler] == 5  # four polls until READY, then the LastCrawl read
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+
+
+def test_a_failed_job_run_fails_the_run_with_its_error(flow: Flow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    moto_shims.fail_job_runs(monkeypatch, r.BALJU_S2S_JOB, "ZeroDivisionError: division by zero")
+
+    result = flow.run()
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "GlueJobFailed", result.get("cause")
+    assert result["cause"].startswith(
+        f"balju: build silver (s2s) [{r.BALJU_S2S_JOB}]: States.TaskFailed: "
+    )
+    assert "division by zero" in result["cause"]
+    assert flow.crawls(r.CRAWLERS["silver_dailybalju"].name) == 0
+
+
+def test_a_busy_crawler_is_retried_with_backoff(flow: Flow) -> None:
+    crawler = r.CRAWLERS["silver_dailysales_store"].name
+    flow.script.busy_starts[crawler] = 2
+
+    result = flow.run()
+
+    assert result["status"] == "SUCCEEDED", result
+    assert flow.crawls(crawler) == 1
+    assert len(flow.clock.retry_sleeps) == 2
+    assert all(0 <= s <= 600 for s in flow.clock.retry_sleeps)
+
+
+def test_a_crawler_that_never_gets_ready_fails_the_run(flow: Flow) -> None:
+    crawler = r.CRAWLERS["silver_dailybalju"].name
+    flow.script.steps[crawler] = [("RUNNING", None)]
+
+    result = flow.run()
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "CrawlerTimeout"
+    assert crawler in result["cause"]
+    assert flow.script.polls[crawler] == r.CRAWLER_MAX_POLLS + 1
