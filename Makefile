@@ -11,7 +11,13 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pg seed run submit crawl sql info stop clean test lint format bench docker-test
+PREFIX ?=
+REGION ?=
+SOURCE_SECRET_ARN ?=
+DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) $(if $(SOURCE_SECRET_ARN),--source-secret-arn $(SOURCE_SECRET_ARN))
+
+.PHONY: help setup pg seed run submit crawl sql info stop clean test lint format bench docker-test \
+	statemachine deploy deploy-plan destroy
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +67,22 @@ format: setup ## apply ruff's formatting and fixes
 
 bench: seed ## d2s rows/s: parallel JDBC read vs a single connection, side by side
 	@$(PY) benchmarks/bench_d2s.py --date $(DATE)
+
+statemachine: setup ## regenerate the checked-in ASL, its Mermaid diagram and the CloudFormation template
+	@$(PY) -m orchestration.statemachine
+	@$(PY) -m orchestration.template
+
+deploy: setup ## build, upload and deploy the stack: make deploy PREFIX=blee SOURCE_SECRET_ARN=arn:...
+	@test -n "$(PREFIX)" || { echo "make deploy: PREFIX=... is required" >&2; exit 2; }
+	@$(PY) -m orchestration.deploy deploy $(DEPLOY_ARGS)
+
+deploy-plan: setup ## show what `make deploy` would change, changing nothing
+	@test -n "$(PREFIX)" || { echo "make deploy-plan: PREFIX=... is required" >&2; exit 2; }
+	@$(PY) -m orchestration.deploy plan $(DEPLOY_ARGS)
+
+destroy: setup ## delete the stack (the artifacts bucket and the lake stay)
+	@test -n "$(PREFIX)" || { echo "make destroy: PREFIX=... is required" >&2; exit 2; }
+	@$(PY) -m orchestration.deploy destroy --prefix $(PREFIX) $(if $(REGION),--region $(REGION))
 
 docker-test: ## run `make test` inside the AWS Glue 5 image (needs a Docker engine)
 	docker compose -f docker/compose.yaml run --rm --build glue make test

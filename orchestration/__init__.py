@@ -1,1 +1,1 @@
-"""The cloud half of the nightly flow: Step Functions, the Lambda trigger, infrastructure, deploy."""
+"""The cloud half of the nightly flow: Step Functions, Lambda trigger, infrastructure, deploy."""

@@ -51,7 +51,11 @@ class Crawler:
 
 
 JOBS = (
-    GlueJob(D2S_JOB, "One business day of balju or sales from PostgreSQL to raw Parquet", needs_source=True),
+    GlueJob(
+        D2S_JOB,
+        "One business day of balju or sales from PostgreSQL to raw Parquet",
+        needs_source=True,
+    ),
     GlueJob(BALJU_S2S_JOB, "silver_dailybalju from the day's raw purchase orders"),
     GlueJob(SALES_S2S_JOB, "silver_dailysales_item/_store/_hourly from the day's raw sales"),
 )
@@ -60,8 +64,12 @@ CRAWLERS = {
     "factdata_balju": Crawler("cr_retail_factdata_balju", lake.FACTDATA["balju"]),
     "factdata_sales": Crawler("cr_retail_factdata_sales", lake.FACTDATA["sales"]),
     "silver_dailybalju": Crawler("cr_retail_silver_dailybalju", lake.SILVER_DAILYBALJU),
-    "silver_dailysales_item": Crawler("cr_retail_silver_dailysales_item", lake.SILVER_DAILYSALES_ITEM),
-    "silver_dailysales_store": Crawler("cr_retail_silver_dailysales_store", lake.SILVER_DAILYSALES_STORE),
+    "silver_dailysales_item": Crawler(
+        "cr_retail_silver_dailysales_item", lake.SILVER_DAILYSALES_ITEM
+    ),
+    "silver_dailysales_store": Crawler(
+        "cr_retail_silver_dailysales_store", lake.SILVER_DAILYSALES_STORE
+    ),
     "silver_dailysales_hourly": Crawler(
         "cr_retail_silver_dailysales_hourly", lake.SILVER_DAILYSALES_HOURLY
     ),

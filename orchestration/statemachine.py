@@ -72,7 +72,11 @@ def glue_job_states(
             "Resource": GLUE_START_JOB_RUN_SYNC,
             "Parameters": {"JobName": job, "Arguments": arguments},
             # A finished job run is a large object (timestamps, arguments...): keep id and state.
-            "ResultSelector": {"JobName.$": "$.JobName", "Id.$": "$.Id", "State.$": "$.JobRunState"},
+            "ResultSelector": {
+                "JobName.$": "$.JobName",
+                "Id.$": "$.Id",
+                "State.$": "$.JobRunState",
+            },
             "ResultPath": f"$.runs.{step.split()[-1].strip('()')}",
             "TimeoutSeconds": r.GLUE_JOB_TASK_TIMEOUT,
             "Retry": [
@@ -161,7 +165,11 @@ def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) 
             "Type": "Choice",
             "Choices": [
                 {"Variable": "$.crawl.Crawler.State", "StringEquals": "READY", "Next": result},
-                {"Variable": "$.crawl.Polls", "NumericGreaterThanEquals": r.CRAWLER_MAX_POLLS, "Next": stuck},
+                {
+                    "Variable": "$.crawl.Polls",
+                    "NumericGreaterThanEquals": r.CRAWLER_MAX_POLLS,
+                    "Next": stuck,
+                },
             ],
             "Default": count,
         },
@@ -181,7 +189,7 @@ def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) 
             "ResultPath": "$.error",
             "Next": failed,
         },
-        # LastCrawl exists only once a crawl has ended, so it is read after READY, not while polling.
+        # LastCrawl exists only once a crawl has ended: it is read after READY, not while polling.
         result: {
             "Type": "Task",
             "Resource": GLUE_GET_CRAWLER,
@@ -283,7 +291,11 @@ def sales_branch() -> dict[str, Any]:
     failed, fail_states = _branch_failed(p)
     done, done_states = _done(p)
     raw = r.CRAWLERS["factdata_sales"]
-    d2s, s2s, silver = f"{p}: extract (d2s)", f"{p}: build silver (s2s)", f"{p}: crawl silver tables"
+    d2s, s2s, silver = (
+        f"{p}: extract (d2s)",
+        f"{p}: build silver (s2s)",
+        f"{p}: crawl silver tables",
+    )
     silver_branches = []
     for table in ("silver_dailysales_item", "silver_dailysales_store", "silver_dailysales_hourly"):
         crawler = r.CRAWLERS[table]
@@ -360,24 +372,23 @@ def render_asl() -> str:
 
 
 def render_mermaid() -> str:
-    """A flowchart of the jobs and crawls (the polling loops folded into one node each)."""
+    """A flowchart of the jobs and crawls (each polling loop folded into one node)."""
+    crawl = {table: f"crawl {c.name}" for table, c in r.CRAWLERS.items()}
     lines = [
         "flowchart LR",
         '  start(["{EXTRACT_DATE}"]) --> b_d2s & s_d2s',
-        f'  b_d2s["{r.D2S_JOB}<br/>TARGET_DATA=balju"] --> b_cr1["crawl {r.CRAWLERS["factdata_balju"].name}"]',
+        f'  b_d2s["{r.D2S_JOB}<br/>TARGET_DATA=balju"] --> b_cr1["{crawl["factdata_balju"]}"]',
         f'  b_cr1 --> b_s2s["{r.BALJU_S2S_JOB}"]',
-        f'  b_s2s --> b_cr2["crawl {r.CRAWLERS["silver_dailybalju"].name}"]',
-        f'  s_d2s["{r.D2S_JOB}<br/>TARGET_DATA=sales"] --> s_cr1["crawl {r.CRAWLERS["factdata_sales"].name}"]',
+        f'  b_s2s --> b_cr2["{crawl["silver_dailybalju"]}"]',
+        "  b_cr2 --> ok([succeeded])",
+        f'  s_d2s["{r.D2S_JOB}<br/>TARGET_DATA=sales"] --> s_cr1["{crawl["factdata_sales"]}"]',
         f'  s_cr1 --> s_s2s["{r.SALES_S2S_JOB}"]',
     ]
     for key in ("item", "store", "hourly"):
-        crawler = r.CRAWLERS[f"silver_dailysales_{key}"]
-        lines.append(f'  s_s2s --> s_{key}["crawl {crawler.name}"]')
+        lines.append(f'  s_s2s --> s_{key}["{crawl[f"silver_dailysales_{key}"]}"]')
         lines.append(f"  s_{key} --> ok")
-    lines += [
-        "  b_cr2 --> ok([succeeded])",
-        "  b_d2s & b_cr1 & b_s2s & b_cr2 & s_d2s & s_cr1 & s_s2s -. error .-> failed([failed: step, error, cause])",
-    ]
+    steps = " & ".join(("b_d2s", "b_cr1", "b_s2s", "b_cr2", "s_d2s", "s_cr1", "s_s2s"))
+    lines.append(f"  {steps} -. error .-> failed([failed: step, error, cause])")
     return "\n".join(lines) + "\n"
 
 

@@ -43,7 +43,9 @@ def extract_dates(event: dict[str, Any]) -> list[date]:
         if "EXTRACT_DATE" in event:
             return [parse_extract_date(str(event["EXTRACT_DATE"]))]
         if "from" in event or "to" in event:
-            first = parse_extract_date(str(event.get("from", ""))).replace()
+            if not (event.get("from") and event.get("to")):
+                raise TriggerError("a backfill needs both 'from' and 'to'")
+            first = parse_extract_date(str(event.get("from", "")))
             last = parse_extract_date(str(event.get("to", "")))
         else:
             raise TriggerError(
@@ -80,10 +82,16 @@ def start_executions(
             )
         except client.exceptions.ExecutionAlreadyExists:
             arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-            started.append({"EXTRACT_DATE": day.isoformat(), "executionArn": arn, "status": "already started"})
+            started.append(
+                {"EXTRACT_DATE": day.isoformat(), "executionArn": arn, "status": "already started"}
+            )
             continue
         started.append(
-            {"EXTRACT_DATE": day.isoformat(), "executionArn": response["executionArn"], "status": "started"}
+            {
+                "EXTRACT_DATE": day.isoformat(),
+                "executionArn": response["executionArn"],
+                "status": "started",
+            }
         )
     return started
 

@@ -100,7 +100,11 @@ def install(monkeypatch: pytest.MonkeyPatch, script: CrawlScript, clock: Clock) 
             data["State"], last_crawl = step
             data.pop("LastCrawl", None)
             if last_crawl is not None:
-                data["LastCrawl"] = {"LogGroup": "/aws-glue/crawlers", "LogStream": self.name, **last_crawl}
+                data["LastCrawl"] = {
+                    "LogGroup": "/aws-glue/crawlers",
+                    "LogStream": self.name,
+                    **last_crawl,
+                }
         elif "LastCrawl" in data:
             data["LastCrawl"]["Status"] = AWS_LAST_CRAWL_STATUS.get(
                 data["LastCrawl"]["Status"], data["LastCrawl"]["Status"]
@@ -117,7 +121,9 @@ def install(monkeypatch: pytest.MonkeyPatch, script: CrawlScript, clock: Clock) 
             if busy:
                 script.busy_starts[self.name] = busy - 1
         if busy:
-            raise glue_models.CrawlerRunningException(f"Crawler with name {self.name} has already started")
+            raise glue_models.CrawlerRunningException(
+                f"Crawler with name {self.name} has already started"
+            )
         original_start(self)
 
     monkeypatch.setattr(glue_models.FakeCrawler, "start_crawler", start_crawler)

@@ -46,7 +46,9 @@ def test_checked_in_definition_and_diagram_are_current() -> None:
 
 def test_definition_passes_statelint() -> None:
     statelint = Path(sys.executable).with_name("statelint")
-    done = subprocess.run([str(statelint), str(statemachine.ASL_PATH)], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(statelint), str(statemachine.ASL_PATH)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -1,0 +1,115 @@
+"""The Lambda trigger against a moto state machine."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from orchestration import resources as r
+from orchestration import statemachine, trigger
+
+
+@pytest.fixture
+def sfn(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("stepfunctions")
+        arn = client.create_state_machine(
+            name=r.state_machine_name("test"),
+            definition=statemachine.ASL_PATH.read_text(),
+            roleArn="arn:aws:iam::123456789012:role/test",
+        )["stateMachineArn"]
+        monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+        yield client
+
+
+def executions(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    arn = trigger.os.environ["STATE_MACHINE_ARN"]
+    found = client.list_executions(stateMachineArn=arn)["executions"]
+    return {
+        e["name"]: json.loads(client.describe_execution(executionArn=e["executionArn"])["input"])[
+            "EXTRACT_DATE"
+        ]
+        for e in found
+    }
+
+
+def scheduled(time: str) -> dict[str, object]:
+    return {"source": "aws.events", "detail-type": "Scheduled Event", "time": time, "detail": {}}
+
+
+@pytest.mark.parametrize(
+    ("fired_utc", "expected"),
+    [
+        ("2015-01-05T16:00:00Z", "2015-01-05"),  # the default schedule: 01:00 KST on the 6th
+        (
+            "2015-01-05T14:59:59Z",
+            "2015-01-04",
+        ),  # 23:59:59 KST on the 5th: the day before is the 4th
+        ("2015-01-05T15:00:00Z", "2015-01-05"),  # midnight KST: the 6th has begun in Seoul
+        ("2015-01-01T03:00:00Z", "2014-12-31"),  # across a year boundary
+    ],
+)
+def test_scheduled_run_takes_the_day_before_in_seoul(sfn, fired_utc: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    result = trigger.handler(scheduled(fired_utc))
+    assert [e["EXTRACT_DATE"] for e in result["executions"]] == [expected]
+    assert executions(sfn) == {f"hist-retail-{expected}": expected}
+
+
+def test_manual_run_for_a_date(sfn) -> None:  # type: ignore[no-untyped-def]
+    result = trigger.handler({"EXTRACT_DATE": "2015-01-05"})
+    (started,) = result["executions"]
+    assert started["status"] == "started"
+    assert started["executionArn"].endswith(":hist-retail-2015-01-05")
+    assert executions(sfn) == {"hist-retail-2015-01-05": "2015-01-05"}
+
+
+def test_backfill_starts_one_execution_per_day(sfn) -> None:  # type: ignore[no-untyped-def]
+    result = trigger.handler({"from": "2015-01-30", "to": "2015-02-02"})
+    days = ["2015-01-30", "2015-01-31", "2015-02-01", "2015-02-02"]
+    assert [e["EXTRACT_DATE"] for e in result["executions"]] == days
+    assert executions(sfn) == {f"hist-retail-{d}": d for d in days}
+
+
+def test_a_second_trigger_for_a_date_starts_nothing_new(sfn) -> None:  # type: ignore[no-untyped-def]
+    first = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]["executionArn"]
+    again = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]["executionArn"]
+    assert again == first
+    assert len(executions(sfn)) == 1
+
+
+def test_rerun_flag_starts_a_new_execution(sfn) -> None:  # type: ignore[no-untyped-def]
+    trigger.handler({"EXTRACT_DATE": "2015-01-05"})
+    rerun = trigger.handler({"EXTRACT_DATE": "2015-01-05", "rerun": True})["executions"][0]
+    assert rerun["executionArn"].split(":")[-1].startswith("hist-retail-2015-01-05-rerun-")
+    assert sorted(executions(sfn).values()) == ["2015-01-05", "2015-01-05"]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"EXTRACT_DATE": "2015-02-30"}, "date '2015-02-30' is not a real calendar date"),
+        ({"EXTRACT_DATE": "2015-1-5"}, "date '2015-1-5' is not a date in YYYY-MM-DD form"),
+        ({"EXTRACT_DATE": "2015-01-05' OR '1'='1"}, "not a date in YYYY-MM-DD form"),
+        ({"from": "2015-01-05"}, "a backfill needs both 'from' and 'to'"),
+        ({"from": "2015-01-05", "to": "2015-01-32"}, "date '2015-01-32' is not a real calendar"),
+        ({"from": "2015-01-06", "to": "2015-01-05"}, "'from' 2015-01-06 is after 'to' 2015-01-05"),
+        ({"from": "2014-01-01", "to": "2015-12-31"}, "backfill of 730 days is longer than 366"),
+        ({"date": "2015-01-05"}, 'expected {"EXTRACT_DATE": "YYYY-MM-DD"}'),
+    ],
+)
+def test_bad_dates_start_nothing(sfn, event: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(trigger.TriggerError, match=message.replace("(", r"\(").replace("{", r"\{")):
+        trigger.handler(event)
+    assert executions(sfn) == {}
+
+
+def test_state_machine_arn_comes_from_the_environment(sfn, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("STATE_MACHINE_ARN")
+    with pytest.raises(trigger.TriggerError, match="STATE_MACHINE_ARN is not set"):
+        trigger.handler({"EXTRACT_DATE": "2015-01-05"})
