@@ -14,7 +14,10 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 PREFIX ?=
 REGION ?=
 SOURCE_SECRET_ARN ?=
-DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) $(if $(SOURCE_SECRET_ARN),--source-secret-arn $(SOURCE_SECRET_ARN))
+SCHEDULE ?=
+DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
+	$(if $(SOURCE_SECRET_ARN),--source-secret-arn $(SOURCE_SECRET_ARN)) \
+	$(if $(SCHEDULE),--schedule '$(SCHEDULE)')
 
 .PHONY: help setup pg seed run submit crawl sql info stop clean test lint format bench docker-test \
 	statemachine deploy deploy-plan destroy

@@ -359,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         session = boto3.session.Session(region_name=args.region)
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                 plan(session, settings, artifacts)
             else:
                 deploy(session, settings, artifacts)
-    except DeployError as err:
+    except (DeployError, BotoCoreError, ClientError) as err:
         print(f"deploy: error: {err}", file=sys.stderr)
         return 1
     return 0
