@@ -96,6 +96,29 @@ def glue_job_states(
     }
 
 
+def _get_crawler(name: str, keep: dict[str, str], next_state: str, on_error: str) -> State:
+    """GetCrawler, keeping only `keep` of its answer under `$.crawl.Crawler`."""
+    return {
+        "Type": "Task",
+        "Resource": GLUE_GET_CRAWLER,
+        "Parameters": {"Name": name},
+        "ResultSelector": keep,
+        "ResultPath": "$.crawl.Crawler",
+        "TimeoutSeconds": r.SDK_TASK_TIMEOUT,
+        "Retry": [
+            {
+                "ErrorEquals": ["Glue.ThrottlingException", "States.Timeout"],
+                "IntervalSeconds": 5,
+                "BackoffRate": 2.0,
+                "MaxAttempts": 5,
+                "JitterStrategy": "FULL",
+            }
+        ],
+        "Catch": _catch(on_error),
+        "Next": next_state,
+    }
+
+
 def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) -> States:
     """Start a crawler, poll it until READY (bounded), then go on only if its crawl SUCCEEDED.
 
@@ -142,25 +165,7 @@ def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) 
             "Next": wait,
         },
         wait: {"Type": "Wait", "Seconds": r.CRAWLER_POLL_SECONDS, "Next": poll},
-        poll: {
-            "Type": "Task",
-            "Resource": GLUE_GET_CRAWLER,
-            "Parameters": {"Name": name},
-            "ResultSelector": {"State.$": "$.Crawler.State"},
-            "ResultPath": "$.crawl.Crawler",
-            "TimeoutSeconds": r.SDK_TASK_TIMEOUT,
-            "Retry": [
-                {
-                    "ErrorEquals": ["Glue.ThrottlingException", "States.Timeout"],
-                    "IntervalSeconds": 5,
-                    "BackoffRate": 2.0,
-                    "MaxAttempts": 5,
-                    "JitterStrategy": "FULL",
-                }
-            ],
-            "Catch": _catch(on_error),
-            "Next": is_ready,
-        },
+        poll: _get_crawler(name, {"State.$": "$.Crawler.State"}, is_ready, on_error),
         is_ready: {
             "Type": "Choice",
             "Choices": [
@@ -190,25 +195,7 @@ def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) 
             "Next": failed,
         },
         # LastCrawl exists only once a crawl has ended: it is read after READY, not while polling.
-        result: {
-            "Type": "Task",
-            "Resource": GLUE_GET_CRAWLER,
-            "Parameters": {"Name": name},
-            "ResultSelector": {"LastCrawl.$": "$.Crawler.LastCrawl"},
-            "ResultPath": "$.crawl.Crawler",
-            "TimeoutSeconds": r.SDK_TASK_TIMEOUT,
-            "Retry": [
-                {
-                    "ErrorEquals": ["Glue.ThrottlingException", "States.Timeout"],
-                    "IntervalSeconds": 5,
-                    "BackoffRate": 2.0,
-                    "MaxAttempts": 5,
-                    "JitterStrategy": "FULL",
-                }
-            ],
-            "Catch": _catch(on_error),
-            "Next": succeeded,
-        },
+        result: _get_crawler(name, {"LastCrawl.$": "$.Crawler.LastCrawl"}, succeeded, on_error),
         succeeded: {
             "Type": "Choice",
             "Choices": [

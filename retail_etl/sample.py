@@ -181,12 +181,14 @@ def seed(
             "suppliers": spec.suppliers,
         }
         conn.execute(DIMENSIONS_SQL, base)
+        every = max(1, spec.days // 10)  # about ten progress lines, however many days
         for number, day in enumerate(spec.dates(), start=1):
             day_key = (day - EPOCH).days * KEYS_PER_DAY
             params = {**base, "day": day, "day_text": day.strftime("%Y%m%d"), "day_key": day_key}
             conn.execute(SALES_DAY_SQL, {**params, "lines": spec.sales_per_day})
             conn.execute(BALJU_DAY_SQL, {**params, "lines": spec.balju_per_day})
-            progress(f"seeded {day} ({number}/{spec.days}) {time.monotonic() - started:.1f} s")
+            if number % every == 0 or number == spec.days:
+                progress(f"seeded {day} ({number}/{spec.days}) {time.monotonic() - started:.1f} s")
     conn.execute("ANALYZE retail.sales; ANALYZE retail.balju")
     return {
         table: conn.execute(f"SELECT count(*) FROM retail.{table}").fetchone()[0]

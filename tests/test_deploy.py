@@ -23,13 +23,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> list[deploy.Artifact]
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    for key, value in {
-        "AWS_DEFAULT_REGION": "ap-northeast-2",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
+def session(aws_env):  # type: ignore[no-untyped-def]
     with mock_aws():
         yield boto3.session.Session()
 

@@ -123,8 +123,7 @@ def test_spark_submit_runs_a_job_script(spark, job_env, tmp_path) -> None:  # ty
 
 
 @mock_aws
-def test_glue_reads_source_credentials_from_secrets_manager(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
+def test_glue_reads_source_credentials_from_secrets_manager(aws_env) -> None:  # type: ignore[no-untyped-def]
     client = boto3.client("secretsmanager")
     client.create_secret(
         Name="hist-retail/source",

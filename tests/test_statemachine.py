@@ -113,13 +113,7 @@ class Flow:
 
 
 @pytest.fixture
-def flow(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    for key, value in {
-        "AWS_DEFAULT_REGION": "ap-northeast-2",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
+def flow(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     script, clock = moto_shims.CrawlScript(), moto_shims.Clock()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         moto_shims.install(monkeypatch, script, clock)

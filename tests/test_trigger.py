@@ -13,10 +13,7 @@ from orchestration import statemachine, trigger
 
 
 @pytest.fixture
-def sfn(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def sfn(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     with mock_aws():
         client = boto3.client("stepfunctions")
         arn = client.create_state_machine(
