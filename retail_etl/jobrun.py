@@ -50,8 +50,6 @@ def run_glue_job(
         print(f"{job_name}: error: {one_line(err)}", file=sys.stderr)
         return 1
     for result in results:
-        print(
-            f"{job_name}: {result.step} {params.day}: {result.rows_out:,} rows written to "
-            f"{result.location} in {result.seconds:.1f} s"
-        )
+        written = result.note or f"{result.rows_out:,} rows written to {result.location}"
+        print(f"{job_name}: {result.step} {params.day}: {written} in {result.seconds:.1f} s")
     return 0

@@ -41,7 +41,7 @@ def extract_day(
             "%s has no rows for %s; removing any earlier extract of that day", fact.name, day
         )
     rows = source.read_day(spark, source_db, fact, day, extent).transform(
-        transforms.with_extracted_at(datetime.now(UTC).replace(tzinfo=None))
+        transforms.with_extracted_at(datetime.now(UTC))
     )
     written = lake.write_day(rows, tables.FACTDATA[target], day)
     if written.rows != extent.rows:
@@ -124,4 +124,5 @@ def _result(step: str, rows_in: int | None, written: WriteResult, started: float
         rows_out=written.rows,
         seconds=time.monotonic() - started,
         location=written.location,
+        note="no rows: the day has no partition" if written.rows == 0 else "",
     )

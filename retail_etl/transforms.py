@@ -17,7 +17,10 @@ AVERAGE_AMOUNT = DecimalType(20, 2)
 
 
 def with_extracted_at(extracted_at: datetime) -> Callable[[DataFrame], DataFrame]:
-    """Stamp raw rows with the moment they were extracted (`_extracted_at`)."""
+    """Stamp raw rows with the moment they were extracted (`_extracted_at`).
+
+    Pass an aware datetime: PySpark reads a naive one in the Python process's local zone.
+    """
 
     def stamp(df: DataFrame) -> DataFrame:
         return df.withColumn("_extracted_at", F.lit(extracted_at).cast("timestamp"))

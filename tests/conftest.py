@@ -7,6 +7,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from retail_etl.settings import LocalStack, SourceDb
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "jobs"))  # the Glue entrypoints are scripts, not a package
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# PySpark turns collected timestamps into naive datetimes in the Python process's zone; the
+# suite runs in UTC like the JVM, so expected wall-clock values read the same on any laptop.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 def free_port() -> int:

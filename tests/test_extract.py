@@ -128,6 +128,7 @@ def test_a_day_that_became_empty_leaves_no_rows_behind(spark, stack, seeded, lak
     result = extract_day(spark, stack.source, lake, "sales", empty_day)
 
     assert (result.rows_in, result.rows_out) == (0, 0)
+    assert result.note == "no rows: the day has no partition"
     assert not lake.has_day(tables.FACTDATA["sales"], empty_day)
 
 

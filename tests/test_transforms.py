@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -135,6 +135,6 @@ def test_empty_day_gives_empty_silver_tables(spark) -> None:  # type: ignore[no-
 
 
 def test_with_extracted_at_stamps_every_row(spark) -> None:  # type: ignore[no-untyped-def]
-    at = datetime(2015, 1, 6, 1, 2, 3)
+    at = datetime(2015, 1, 6, 1, 2, 3, tzinfo=UTC)
     out = spark.createDataFrame([(1,), (2,)], "x int").transform(transforms.with_extracted_at(at))
-    assert rows(out) == [(1, at), (2, at)]
+    assert rows(out) == [(1, datetime(2015, 1, 6, 1, 2, 3)), (2, datetime(2015, 1, 6, 1, 2, 3))]
