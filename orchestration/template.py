@@ -8,61 +8,17 @@ the template does not change when only code changes: `deploy` passes the content
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any
 
+from orchestration import iam, statemachine
 from orchestration import resources as r
-from orchestration import statemachine
+from orchestration.cfn import Json, arn, logical_id, ref, sub
 
 TEMPLATE_PATH = Path(__file__).resolve().parent / "cloudformation" / "hist_retail.template.json"
-
-Json = dict[str, Any]
-
-
-def sub(text: str) -> Json:
-    return {"Fn::Sub": text}
-
-
-def ref(name: str) -> Json:
-    return {"Ref": name}
-
-
-def arn(name: str) -> Json:
-    return {"Fn::GetAtt": [name, "Arn"]}
-
-
-def logical_id(name: str) -> str:
-    """An alphanumeric logical id: jb_retail_factdata_d2s -> JbRetailFactdataD2s."""
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]", name) if part)
 
 
 def job_script_parameter(job: r.GlueJob) -> str:
     return f"{logical_id(job.name)}ScriptKey"
-
-
-def assume_role(service: str) -> Json:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-        ],
-    }
-
-
-def policy(name: str, *statements: Json) -> Json:
-    return {
-        "PolicyName": name,
-        "PolicyDocument": {"Version": "2012-10-17", "Statement": list(statements)},
-    }
-
-
-def allow(sid: str, actions: list[str], resources: list[Any], **extra: Any) -> Json:
-    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
-
-
-GLUE_ARN = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-LOGS_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
 
 
 def parameters() -> Json:
@@ -105,216 +61,6 @@ def parameters() -> Json:
             "Description": f"Key of the {job.name} script",
         }
     return params
-
-
-def glue_role() -> Json:
-    """The role of the three jobs and the six crawlers."""
-    lake_prefixes = ["factdata", "silver"]
-    return {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "RoleName": sub("${Prefix}-hist-retail-glue"),
-            "Description": "Glue jobs and crawlers of hist-retail: the lake prefixes, the "
-            "artifacts, the source secret, the hist-retail catalog and Glue's logs",
-            "AssumeRolePolicyDocument": assume_role("glue.amazonaws.com"),
-            "Policies": [
-                policy(
-                    "lake-and-artifacts",
-                    allow(
-                        "LakeObjects",
-                        ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                        [
-                            sub(f"arn:${{AWS::Partition}}:s3:::${{LakeBucket}}/{p}/*")
-                            for p in lake_prefixes
-                        ],
-                    ),
-                    allow(
-                        "LakeListing",
-                        ["s3:ListBucket"],
-                        [sub("arn:${AWS::Partition}:s3:::${LakeBucket}")],
-                        Condition={
-                            "StringLike": {
-                                "s3:prefix": [f"{p}{s}" for p in lake_prefixes for s in ("", "/*")]
-                            }
-                        },
-                    ),
-                    allow(
-                        "Artifacts",
-                        ["s3:GetObject"],
-                        [sub("arn:${AWS::Partition}:s3:::${ArtifactsBucket}/${Prefix}/*")],
-                    ),
-                ),
-                policy(
-                    "source-secret",
-                    allow(
-                        "SourceSecret", ["secretsmanager:GetSecretValue"], [ref("SourceSecretArn")]
-                    ),
-                ),
-                policy(
-                    "catalog",
-                    allow(
-                        "HistRetailCatalog",
-                        [
-                            "glue:GetDatabase",
-                            "glue:GetTable",
-                            "glue:GetTables",
-                            "glue:CreateTable",
-                            "glue:UpdateTable",
-                            "glue:GetPartition",
-                            "glue:GetPartitions",
-                            "glue:BatchGetPartition",
-                            "glue:CreatePartition",
-                            "glue:BatchCreatePartition",
-                            "glue:UpdatePartition",
-                            "glue:BatchUpdatePartition",
-                        ],
-                        [
-                            sub(f"{GLUE_ARN}:catalog"),
-                            sub(f"{GLUE_ARN}:database/{r.GLUE_DATABASE}"),
-                            sub(f"{GLUE_ARN}:table/{r.GLUE_DATABASE}/*"),
-                        ],
-                    ),
-                ),
-                policy(
-                    "logs",
-                    allow(
-                        "GlueLogs",
-                        ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                        [
-                            sub(f"{LOGS_ARN}:log-group:/aws-glue/*"),
-                            sub(f"{LOGS_ARN}:log-group:/aws-glue/*:log-stream:*"),
-                        ],
-                    ),
-                ),
-            ],
-        },
-    }
-
-
-def glue_network_policy() -> Json:
-    """Only with a SourceConnection: what a Glue job needs to put itself in the source's VPC."""
-    return {
-        "Type": "AWS::IAM::RolePolicy",
-        "Condition": "HasSourceConnection",
-        "Properties": {
-            "RoleName": ref("GlueRole"),
-            "PolicyName": "vpc-network",
-            "PolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    # AWS cannot scope these EC2 calls to a resource: Describe* calls take no
-                    # resource, and the interface a job creates has no ARN yet.
-                    allow(
-                        "GlueConnectionNetworkCannotBeScoped",
-                        [
-                            "ec2:DescribeVpcEndpoints",
-                            "ec2:DescribeRouteTables",
-                            "ec2:DescribeSubnets",
-                            "ec2:DescribeSecurityGroups",
-                            "ec2:DescribeVpcAttribute",
-                            "ec2:DescribeNetworkInterfaces",
-                            "ec2:CreateNetworkInterface",
-                            "ec2:DeleteNetworkInterface",
-                            "ec2:CreateTags",
-                            "ec2:DeleteTags",
-                        ],
-                        ["*"],
-                    ),
-                    allow(
-                        "GlueConnection",
-                        ["glue:GetConnection"],
-                        [
-                            sub(f"{GLUE_ARN}:catalog"),
-                            sub(f"{GLUE_ARN}:connection/${{SourceConnection}}"),
-                        ],
-                    ),
-                ],
-            },
-        },
-        "Metadata": {
-            "Comment": "The EC2 network actions (only with a SourceConnection) take Resource * "
-            "because AWS offers no resource-level scoping for them."
-        },
-    }
-
-
-def state_machine_role() -> Json:
-    jobs = [sub(f"{GLUE_ARN}:job/{job.name}") for job in r.JOBS]
-    crawlers = [sub(f"{GLUE_ARN}:crawler/{c.name}") for c in r.CRAWLERS.values()]
-    return {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "RoleName": sub("${Prefix}-hist-retail-statemachine"),
-            "Description": "The daily-batch state machine: run the three jobs, run and read the "
-            "six crawlers, deliver its error logs",
-            "AssumeRolePolicyDocument": assume_role("states.amazonaws.com"),
-            "Policies": [
-                policy(
-                    "glue",
-                    allow(
-                        "GlueJobs",
-                        [
-                            "glue:StartJobRun",
-                            "glue:GetJobRun",
-                            "glue:GetJobRuns",
-                            "glue:BatchStopJobRun",
-                        ],
-                        jobs,
-                    ),
-                    allow("GlueCrawlers", ["glue:StartCrawler", "glue:GetCrawler"], crawlers),
-                ),
-                policy(
-                    "log-delivery",
-                    # CloudWatch Logs delivery for Step Functions cannot be scoped to a
-                    # resource: AWS documents these actions with Resource "*".
-                    allow(
-                        "LogDeliveryCannotBeScoped",
-                        [
-                            "logs:CreateLogDelivery",
-                            "logs:GetLogDelivery",
-                            "logs:UpdateLogDelivery",
-                            "logs:DeleteLogDelivery",
-                            "logs:ListLogDeliveries",
-                            "logs:PutResourcePolicy",
-                            "logs:DescribeResourcePolicies",
-                            "logs:DescribeLogGroups",
-                        ],
-                        ["*"],
-                    ),
-                ),
-            ],
-        },
-        "Metadata": {
-            "Comment": "Log delivery actions take Resource * because AWS cannot scope them "
-            "to a log group (Step Functions logging documentation)."
-        },
-    }
-
-
-def trigger_role() -> Json:
-    return {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "RoleName": sub("${Prefix}-hist-retail-trigger"),
-            "Description": "The daily trigger Lambda: start the one state machine, write its logs",
-            "AssumeRolePolicyDocument": assume_role("lambda.amazonaws.com"),
-            "Policies": [
-                policy(
-                    "start-dailybatch",
-                    allow(
-                        "StartDailyBatch",
-                        ["states:StartExecution"],
-                        [ref("DailyBatchStateMachine")],
-                    ),
-                    allow(
-                        "OwnLogs",
-                        ["logs:CreateLogStream", "logs:PutLogEvents"],
-                        [sub("${TriggerLogGroup.Arn}")],
-                    ),
-                ),
-            ],
-        },
-    }
 
 
 def glue_job(job: r.GlueJob) -> Json:
@@ -385,11 +131,11 @@ def template() -> Json:
                 "DatabaseInput": {"Name": r.GLUE_DATABASE, "Description": "hist-retail data lake"},
             },
         },
-        "GlueRole": glue_role(),
-        "GlueNetworkPolicy": glue_network_policy(),
+        "GlueRole": iam.glue_role(),
+        "GlueNetworkPolicy": iam.glue_network_policy(),
         **{logical_id(job.name): glue_job(job) for job in r.JOBS},
         **{logical_id(c.name): crawler(c) for c in r.CRAWLERS.values()},
-        "StateMachineRole": state_machine_role(),
+        "StateMachineRole": iam.state_machine_role(),
         "StateMachineLogGroup": {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {
@@ -420,7 +166,7 @@ def template() -> Json:
                 "RetentionInDays": 90,
             },
         },
-        "TriggerRole": trigger_role(),
+        "TriggerRole": iam.trigger_role(),
         "TriggerFunction": {
             "Type": "AWS::Lambda::Function",
             "Properties": {
