@@ -39,7 +39,8 @@ run: seed ## run the daily batch for DATE (default 2015-01-05) and print a summa
 
 submit: seed ## run one Glue job script locally: make submit JOB=... ARGS='...'
 	$(VENV)/bin/spark-submit --master 'local[*]' --jars /usr/share/java/postgresql.jar \
-	  --driver-java-options -Duser.timezone=UTC jobs/$(JOB).py $(ARGS)
+	  --driver-java-options '-Duser.timezone=UTC -Dlog4j2.configurationFile=retail_etl/log4j2.properties' \
+	  jobs/$(JOB).py $(ARGS)
 
 crawl: setup ## register every lake folder in the local catalog
 	@$(PY) -m retail_etl crawl
