@@ -29,6 +29,7 @@ def run_glue_job(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per gateway call
     try:
         params = parse(argv)
     except ArgumentError as err:
