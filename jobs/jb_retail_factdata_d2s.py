@@ -31,7 +31,7 @@ def extract(runtime: Runtime, lake: Lake, stack: LocalStack, params: D2sParams) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_glue_job(
-        JOB_NAME, sys.argv[1:] if argv is None else argv, D2sParams.from_argv, extract
+        JOB_NAME, sys.argv[1:] if argv is None else argv, D2sParams.from_argv, extract, __doc__
     )
 
 

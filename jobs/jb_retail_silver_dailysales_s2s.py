@@ -24,7 +24,7 @@ def build(runtime: Runtime, lake: Lake, stack: LocalStack, params: S2sParams) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_glue_job(
-        JOB_NAME, sys.argv[1:] if argv is None else argv, S2sParams.from_argv, build
+        JOB_NAME, sys.argv[1:] if argv is None else argv, S2sParams.from_argv, build, __doc__
     )
 
 

@@ -24,8 +24,15 @@ Work = Callable[[Runtime, Lake, LocalStack, P], list[StepResult]]
 
 
 def run_glue_job(
-    job_name: str, argv: Sequence[str], parse: Callable[[Sequence[str]], P], work: Work[P]
+    job_name: str,
+    argv: Sequence[str],
+    parse: Callable[[Sequence[str]], P],
+    work: Work[P],
+    usage: str | None = None,
 ) -> int:
+    if {"-h", "--help"} & set(argv):
+        print((usage or job_name).strip())
+        return 0
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
