@@ -147,7 +147,7 @@ def test_glue_reads_source_credentials_from_secrets_manager(aws_env) -> None:  #
     assert "s3cret" not in repr(source)
 
 
-def test_help_explains_the_arguments_and_connects_to_nothing(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_help_explains_the_arguments(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert jb_retail_factdata_d2s.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "--TARGET_DATA balju|sales --EXTRACT_DATE YYYY-MM-DD" in out
