@@ -198,7 +198,12 @@ def stack_exists(cfn: Any, stack: str) -> bool:
         if "does not exist" in str(err):
             return False
         raise
-    return status != "REVIEW_IN_PROGRESS"
+    if status == "ROLLBACK_COMPLETE":
+        raise DeployError(
+            f"stack {stack} is in ROLLBACK_COMPLETE after a failed create and cannot be "
+            "updated; `make destroy` it, then deploy again"
+        )
+    return status not in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE")
 
 
 def create_change_set(

@@ -145,3 +145,15 @@ def test_plan_shows_a_template_change_as_a_diff(session, artifacts, monkeypatch)
 def test_deploy_needs_the_source_secret(capsys) -> None:  # type: ignore[no-untyped-def]
     assert deploy.main(["deploy", "--prefix", "blee", "--region", "ap-northeast-2"]) == 1
     assert "--source-secret-arn" in capsys.readouterr().err
+
+
+def test_destroy_removes_the_stack_and_keeps_the_artifacts(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    deploy.deploy(session, settings(), artifacts, say=lambda line: None)
+    said: list[str] = []
+
+    deploy.destroy(session, "blee", say=said.append)
+
+    assert not deploy.stack_exists(session.client("cloudformation"), "blee-hist-retail")
+    assert len(objects(session)) == len(artifacts)
+    deploy.destroy(session, "blee", say=said.append)  # a second destroy has nothing to do
+    assert said[-1] == "stack blee-hist-retail does not exist"
