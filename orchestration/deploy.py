@@ -191,25 +191,29 @@ class StackSettings:
         return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())]
 
 
-def stack_exists(cfn: Any, stack: str) -> bool:
+def stack_status(cfn: Any, stack: str) -> str | None:
+    """The stack's status, or None when there is no such stack."""
     try:
-        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
     except cfn.exceptions.ClientError as err:
         if "does not exist" in str(err):
-            return False
+            return None
         raise
-    if status == "ROLLBACK_COMPLETE":
-        raise DeployError(
-            f"stack {stack} is in ROLLBACK_COMPLETE after a failed create and cannot be "
-            "updated; `make destroy` it, then deploy again"
-        )
-    return status not in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE")
+
+
+def stack_exists(cfn: Any, stack: str) -> bool:
+    return stack_status(cfn, stack) not in (None, "REVIEW_IN_PROGRESS", "DELETE_COMPLETE")
 
 
 def create_change_set(
     cfn: Any, stack: str, parameters: list[dict[str, str]]
 ) -> dict[str, Any] | None:
     """A reviewed change set, or None when it holds no change (and has been discarded)."""
+    if stack_status(cfn, stack) == "ROLLBACK_COMPLETE":
+        raise DeployError(
+            f"stack {stack} is in ROLLBACK_COMPLETE after a failed create and cannot be "
+            "updated; `make destroy` it, then deploy again"
+        )
     name = f"deploy-{int(time.time())}"
     cfn.create_change_set(
         StackName=stack,
