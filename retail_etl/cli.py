@@ -61,8 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--date", type=_day, default=_day(DEFAULT_DATE), help="EXTRACT_DATE (2015-01-05)"
     )
 
-    crawl = sub.add_parser("crawl", help="register every lake table in the local catalog")
-    del crawl
+    sub.add_parser("crawl", help="register every lake table in the local catalog")
 
     sql = sub.add_parser("sql", help="run Spark SQL against the local catalog and print the result")
     sql.add_argument("query", help="e.g. 'select * from hist_retail.silver_dailysales_store'")

@@ -6,7 +6,6 @@ The environment is read in one place, `LocalStack.from_environ`, called by entry
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,9 +82,7 @@ class LocalStack:
         return self.home / "metastore_db"
 
     @classmethod
-    def from_environ(
-        cls, environ: Mapping[str, str] = os.environ, cwd: Path | None = None
-    ) -> LocalStack:
+    def from_environ(cls, environ: Mapping[str, str], cwd: Path | None = None) -> LocalStack:
         """Defaults put everything under `.local/` of the working directory (the repo in `make`)."""
         home = Path(environ.get("RETAIL_ETL_HOME") or (cwd or Path.cwd()) / ".local").resolve()
         source = SourceDb(
