@@ -13,11 +13,14 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 .DEFAULT_GOAL := help
 PREFIX ?=
 REGION ?=
-SOURCE_SECRET_ARN ?=
-SCHEDULE ?=
+# Deploy settings: each one left out keeps its deployed value (the first deploy needs
+# SOURCE_SECRET_ARN and LAKE_BUCKET). SOURCE_CONNECTION= (set, empty) removes the connection.
 DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
+	$(if $(BUCKET),--bucket $(BUCKET)) \
 	$(if $(SOURCE_SECRET_ARN),--source-secret-arn $(SOURCE_SECRET_ARN)) \
-	$(if $(SCHEDULE),--schedule '$(SCHEDULE)')
+	$(if $(LAKE_BUCKET),--lake-bucket $(LAKE_BUCKET)) \
+	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') \
+	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
 .PHONY: help setup pg seed run submit crawl sql info stop clean test lint format bench docker-test \
 	statemachine deploy deploy-plan destroy
@@ -76,7 +79,7 @@ statemachine: setup ## regenerate the checked-in ASL, its Mermaid diagram and th
 	@$(PY) -m orchestration.statemachine
 	@$(PY) -m orchestration.template
 
-deploy: setup ## build, upload and deploy the stack: make deploy PREFIX=blee SOURCE_SECRET_ARN=arn:...
+deploy: setup ## build, upload and deploy: make deploy PREFIX=blee LAKE_BUCKET=... SOURCE_SECRET_ARN=arn:...
 	@test -n "$(PREFIX)" || { echo "make deploy: PREFIX=... is required" >&2; exit 2; }
 	@$(PY) -m orchestration.deploy deploy $(DEPLOY_ARGS)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestration import resources as r
 from orchestration.cfn import Json, ref, sub
+from retail_etl import lake
 
 
 def assume_role(service: str) -> Json:
@@ -31,38 +32,43 @@ def allow(sid: str, actions: list[str], resources: list[Any], **extra: Any) -> J
 
 GLUE_ARN = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
 LOGS_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+STATES_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+# The lake's top-level folders the jobs write and the crawlers read.
+LAKE_PREFIXES = sorted({table.path.split("/", 1)[0] for table in lake.ALL_TABLES})
 
 
 def glue_role() -> Json:
     """The role of the three jobs and the six crawlers."""
-    lake_prefixes = ["factdata", "silver"]
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "RoleName": sub("${Prefix}-hist-retail-glue"),
+            "RoleName": sub(r.role_name("${Prefix}", "glue")),
             "Description": "Glue jobs and crawlers of hist-retail: the lake prefixes, the "
             "artifacts, the source secret, the hist-retail catalog and Glue's logs",
             "AssumeRolePolicyDocument": assume_role("glue.amazonaws.com"),
             "Policies": [
                 policy(
                     "lake-and-artifacts",
+                    # `factdata*`, not `factdata/*`: S3 filesystems also write and probe keys
+                    # beside the folder, such as `factdata_$folder$` and `factdata/`.
                     allow(
                         "LakeObjects",
                         ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                         [
-                            sub(f"arn:${{AWS::Partition}}:s3:::${{LakeBucket}}/{p}/*")
-                            for p in lake_prefixes
+                            sub(f"arn:${{AWS::Partition}}:s3:::${{LakeBucket}}/{p}*")
+                            for p in LAKE_PREFIXES
                         ],
                     ),
                     allow(
                         "LakeListing",
                         ["s3:ListBucket"],
                         [sub("arn:${AWS::Partition}:s3:::${LakeBucket}")],
-                        Condition={
-                            "StringLike": {
-                                "s3:prefix": [f"{p}{s}" for p in lake_prefixes for s in ("", "/*")]
-                            }
-                        },
+                        Condition={"StringLike": {"s3:prefix": [f"{p}*" for p in LAKE_PREFIXES]}},
+                    ),
+                    allow(
+                        "LakeBucketLocation",
+                        ["s3:GetBucketLocation"],
+                        [sub("arn:${AWS::Partition}:s3:::${LakeBucket}")],
                     ),
                     allow(
                         "Artifacts",
@@ -93,6 +99,8 @@ def glue_role() -> Json:
                             "glue:BatchCreatePartition",
                             "glue:UpdatePartition",
                             "glue:BatchUpdatePartition",
+                            # a job forgets the partition of a day it emptied
+                            "glue:BatchDeletePartition",
                         ],
                         [
                             sub(f"{GLUE_ARN}:catalog"),
@@ -170,7 +178,7 @@ def state_machine_role() -> Json:
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "RoleName": sub("${Prefix}-hist-retail-statemachine"),
+            "RoleName": sub(r.role_name("${Prefix}", "statemachine")),
             "Description": "The daily-batch state machine: run the three jobs, run and read the "
             "six crawlers, deliver its error logs",
             "AssumeRolePolicyDocument": assume_role("states.amazonaws.com"),
@@ -188,6 +196,23 @@ def state_machine_role() -> Json:
                         jobs,
                     ),
                     allow("GlueCrawlers", ["glue:StartCrawler", "glue:GetCrawler"], crawlers),
+                ),
+                policy(
+                    "lake-day-listing",
+                    # Is there anything to crawl? One ListObjectsV2 of the day's folder.
+                    allow(
+                        "LakeDayListing",
+                        ["s3:ListBucket"],
+                        [sub("arn:${AWS::Partition}:s3:::${LakeBucket}")],
+                        Condition={
+                            "StringLike": {
+                                "s3:prefix": [
+                                    f"{c.table.path}/{lake.PARTITION_COLUMN}=*"
+                                    for c in r.CRAWLERS.values()
+                                ]
+                            }
+                        },
+                    ),
                 ),
                 policy(
                     "log-delivery",
@@ -221,7 +246,7 @@ def trigger_role() -> Json:
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "RoleName": sub("${Prefix}-hist-retail-trigger"),
+            "RoleName": sub(r.role_name("${Prefix}", "trigger")),
             "Description": "The daily trigger Lambda: start the one state machine, write its logs",
             "AssumeRolePolicyDocument": assume_role("lambda.amazonaws.com"),
             "Policies": [
@@ -231,6 +256,13 @@ def trigger_role() -> Json:
                         "StartDailyBatch",
                         ["states:StartExecution"],
                         [ref("DailyBatchStateMachine")],
+                    ),
+                    # Tells "already running" from "started" before StartExecution, which
+                    # answers a running execution's name and input with success.
+                    allow(
+                        "ReadDailyBatchExecutions",
+                        ["states:DescribeExecution"],
+                        [sub(f"{STATES_ARN}:execution:{r.state_machine_name('${Prefix}')}:*")],
                     ),
                     allow(
                         "OwnLogs",

@@ -6,6 +6,7 @@ prefix names only what a person deploys alongside others (stack, state machine, 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from retail_etl import lake
@@ -78,7 +79,9 @@ CRAWLERS = {
 # Crawler settings from the original console set-up (DESIGN.md).
 CRAWLER_RECRAWL_BEHAVIOR = "CRAWL_NEW_FOLDERS_ONLY"
 CRAWLER_SCHEMA_CHANGE = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
-CRAWLER_EXCLUSIONS = ("**/_temporary/**",)
+# Besides the seed's `_temporary`: the staging folders Spark's dynamic partition overwrite leaves
+# behind when a job is killed, and the `_$folder$` marker keys S3 filesystems write.
+CRAWLER_EXCLUSIONS = ("**/_temporary/**", "**/.spark-staging*/**", "**_$folder$")
 
 # Timing of the state machine (seconds).
 CRAWLER_POLL_SECONDS = 30
@@ -91,6 +94,16 @@ DEFAULT_SCHEDULE = "cron(0 16 * * ? *)"
 SOURCE_TIME_ZONE = "Asia/Seoul"
 
 
+# The prefix: lower-case words joined by single hyphens, at most 20 characters. It starts the
+# artifacts bucket's name, so it must not start as S3 refuses (`xn--` cannot match at all).
+PREFIX_MAX_LENGTH = 20
+PREFIX_PATTERN = r"^(?!sthree-|amzn-s3-demo-)[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+
+
+class InvalidName(ValueError):
+    """A name that AWS would refuse; the message says which and why."""
+
+
 def state_machine_name(prefix: str) -> str:
     return f"{prefix}_hist_retail_dailybatch"
 
@@ -101,3 +114,60 @@ def lambda_name(prefix: str) -> str:
 
 def stack_name(prefix: str) -> str:
     return f"{prefix}-hist-retail"
+
+
+def role_name(prefix: str, kind: str) -> str:
+    """The IAM role of `kind` (glue, statemachine, trigger)."""
+    return f"{prefix}-hist-retail-{kind}"
+
+
+def artifacts_bucket_name(prefix: str, account: str, region: str) -> str:
+    """The default artifacts bucket: short enough for S3's 63 characters with any valid prefix
+    (20) and any region code AWS has (at most 15 characters)."""
+    return f"{prefix}-hr-artifacts-{account}-{region}"
+
+
+def name_limits(prefix: str) -> dict[str, tuple[str, int]]:
+    """Every name derived from the prefix, with AWS's length limit for it (API references)."""
+    return {
+        "stack": (stack_name(prefix), 128),
+        "state machine": (state_machine_name(prefix), 80),
+        "Lambda function": (lambda_name(prefix), 64),
+        **{
+            f"IAM role ({kind})": (role_name(prefix, kind), 64)
+            for kind in ("glue", "statemachine", "trigger")
+        },
+    }
+
+
+def check_prefix(prefix: str) -> str:
+    """The prefix, or InvalidName saying why AWS (or the template) would refuse it."""
+    if not (len(prefix) <= PREFIX_MAX_LENGTH and re.fullmatch(PREFIX_PATTERN, prefix) is not None):
+        raise InvalidName(
+            f"prefix {prefix!r} is not 1-{PREFIX_MAX_LENGTH} lower-case letters, digits and "
+            "single hyphens starting with a letter (and not starting with sthree- or "
+            "amzn-s3-demo-)"
+        )
+    for what, (name, limit) in name_limits(prefix).items():
+        if len(name) > limit:
+            raise InvalidName(f"{what} name {name!r} is over {limit} characters")
+    return prefix
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def check_bucket_name(bucket: str) -> str:
+    """The bucket name, or InvalidName naming the S3 naming rule it breaks."""
+    if not _BUCKET.fullmatch(bucket):
+        raise InvalidName(
+            f"bucket name {bucket!r} is not 3-63 lower-case letters, digits, dots and hyphens "
+            "starting and ending with a letter or digit"
+        )
+    if ".." in bucket or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket):
+        raise InvalidName(f"bucket name {bucket!r} has adjacent dots or is an IP address")
+    if bucket.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or bucket.endswith(
+        ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+    ):
+        raise InvalidName(f"bucket name {bucket!r} uses a prefix or suffix S3 reserves")
+    return bucket

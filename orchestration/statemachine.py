@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import resources as r
+from retail_etl import lake
 
 State = dict[str, Any]
 States = dict[str, State]
@@ -27,11 +28,19 @@ MERMAID_PATH = HERE / "statemachine" / "hist_retail_dailybatch.mmd"
 GLUE_START_JOB_RUN_SYNC = "arn:aws:states:::glue:startJobRun.sync"
 GLUE_START_CRAWLER = "arn:aws:states:::aws-sdk:glue:startCrawler"
 GLUE_GET_CRAWLER = "arn:aws:states:::aws-sdk:glue:getCrawler"
+S3_LIST_OBJECTS = "arn:aws:states:::aws-sdk:s3:listObjectsV2"
+
+# Placeholders of the definition that CloudFormation fills in (DefinitionSubstitutions), with
+# the template parameter that gives each its value.
+SUBSTITUTIONS = {"LakeBucket": "LakeBucket"}
 
 # Errors of StartJobRun worth another try: the job is at its concurrency limit, or AWS throttles.
+# The optimised `.sync` integration reports throttling as Glue.AWSGlueException with the cause
+# "Rate exceeded (... Error Code: ThrottlingException ...)", not as Glue.ThrottlingException.
 GLUE_RETRYABLE = [
     "Glue.ConcurrentRunsExceededException",
     "Glue.ThrottlingException",
+    "Glue.AWSGlueException",
     "Glue.InternalServiceException",
     "Glue.OperationTimeoutException",
 ]
@@ -46,13 +55,15 @@ def _name_failure(error: str, step: str, failed: str) -> State:
     """Re-raise a caught error under a name of ours, with the step in the cause.
 
     Names starting with `States.` are reserved for the service, so a caught States.TaskFailed
-    is not re-raised as it is: it becomes part of the cause.
+    is not re-raised as it is: it becomes part of the cause. The whole error object is
+    formatted, because an error may come without a Cause, and a path to a missing field would
+    itself fail (States.Runtime) and lose the step's error.
     """
     return {
         "Type": "Pass",
         "Parameters": {
             "Error": error,
-            "Cause.$": f"States.Format('{step}: {{}}: {{}}', $.error.Error, $.error.Cause)",
+            "Cause.$": f"States.Format('{step}: {{}}', States.JsonToString($.error))",
         },
         "ResultPath": "$.error",
         "Next": failed,
@@ -122,9 +133,14 @@ def _get_crawler(name: str, keep: dict[str, str], next_state: str, on_error: str
 def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) -> States:
     """Start a crawler, poll it until READY (bounded), then go on only if its crawl SUCCEEDED.
 
-    STOPPING is not finished: the catalog is updated only once the crawler is READY again.
+    A day that the job left without files is not crawled: there is nothing to add (the job
+    removed any earlier partition of that day), and a crawler whose first crawl finds nothing
+    never creates its table with CRAWL_NEW_FOLDERS_ONLY. So a table's first crawl always has
+    data. STOPPING is not finished: the catalog is updated only once the crawler is READY again.
     """
     name = crawler.name
+    listed = crawl_entry(prefix, crawler)
+    has_files = f"{prefix}: {name} has files?"
     start = f"{prefix}: start {name}"
     wait = f"{prefix}: wait for {name}"
     poll = f"{prefix}: poll {name}"
@@ -136,6 +152,38 @@ def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) 
     stuck = f"{prefix}: {name} still busy"
     on_error = f"{prefix}: crawl of {name} failed"
     return {
+        listed: {
+            "Type": "Task",
+            "Comment": f"Did the job leave files for the day under {crawler.table.path}/?",
+            "Resource": S3_LIST_OBJECTS,
+            "Parameters": {
+                "Bucket": "${LakeBucket}",
+                "Prefix.$": (
+                    f"States.Format('{crawler.table.path}/{lake.PARTITION_COLUMN}={{}}/', "
+                    "$.EXTRACT_DATE)"
+                ),
+                "MaxKeys": 1,
+            },
+            "ResultSelector": {"KeyCount.$": "$.KeyCount"},
+            "ResultPath": "$.crawl",
+            "TimeoutSeconds": r.SDK_TASK_TIMEOUT,
+            "Retry": [
+                {
+                    "ErrorEquals": ["S3.S3Exception", "States.Timeout"],
+                    "IntervalSeconds": 5,
+                    "BackoffRate": 2.0,
+                    "MaxAttempts": 3,
+                    "JitterStrategy": "FULL",
+                }
+            ],
+            "Catch": _catch(on_error),
+            "Next": has_files,
+        },
+        has_files: {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.crawl.KeyCount", "NumericEquals": 0, "Next": next_state}],
+            "Default": start,
+        },
         start: {
             "Type": "Task",
             "Resource": GLUE_START_CRAWLER,
@@ -224,6 +272,11 @@ def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) 
     }
 
 
+def crawl_entry(prefix: str, crawler: r.Crawler) -> str:
+    """The first state of a crawl: the listing of the day's files."""
+    return f"{prefix}: files for {crawler.name}"
+
+
 def _branch_failed(prefix: str) -> tuple[str, States]:
     """Per-branch end of failure: name the step, then fail the branch with its error and cause."""
     failed = f"{prefix}: failed"
@@ -254,7 +307,7 @@ def balju_branch() -> dict[str, Any]:
             "extract (d2s)",
             r.D2S_JOB,
             {"--TARGET_DATA": "balju", "--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
-            f"{p}: start {raw.name}",
+            crawl_entry(p, raw),
             failed,
         ),
         **crawl_states(p, raw, s2s, failed),
@@ -263,7 +316,7 @@ def balju_branch() -> dict[str, Any]:
             "build silver (s2s)",
             r.BALJU_S2S_JOB,
             {"--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
-            f"{p}: start {silver.name}",
+            crawl_entry(p, silver),
             failed,
         ),
         **crawl_states(p, silver, done, failed),
@@ -291,7 +344,7 @@ def sales_branch() -> dict[str, Any]:
         sub_done, sub_done_states = _done(sub)
         silver_branches.append(
             {
-                "StartAt": f"{sub}: start {crawler.name}",
+                "StartAt": crawl_entry(sub, crawler),
                 "States": {
                     **crawl_states(sub, crawler, sub_done, sub_failed),
                     **sub_done_states,
@@ -305,7 +358,7 @@ def sales_branch() -> dict[str, Any]:
             "extract (d2s)",
             r.D2S_JOB,
             {"--TARGET_DATA": "sales", "--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
-            f"{p}: start {raw.name}",
+            crawl_entry(p, raw),
             failed,
         ),
         **crawl_states(p, raw, s2s, failed),

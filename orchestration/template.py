@@ -25,7 +25,10 @@ def parameters() -> Json:
     params: Json = {
         "Prefix": {
             "Type": "String",
-            "AllowedPattern": "^[a-z][a-z0-9-]{0,19}$",
+            "AllowedPattern": r.PREFIX_PATTERN,
+            "MaxLength": r.PREFIX_MAX_LENGTH,
+            "ConstraintDescription": "lower-case letters, digits and single hyphens, starting "
+            "with a letter, at most 20 characters",
             "Description": "Names the state machine, the Lambda and the roles (e.g. your user id)",
         },
         "ArtifactsBucket": {
@@ -36,8 +39,9 @@ def parameters() -> Json:
         "TriggerCodeKey": {"Type": "String", "Description": "Key of the Lambda trigger's zip"},
         "LakeBucket": {
             "Type": "String",
-            "Default": r.LAKE_BUCKET,
-            "Description": "The data lake's bucket",
+            "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            "Description": "The data lake's bucket: an existing bucket of this account and "
+            "region, not created or deleted by the stack",
         },
         "SourceSecretArn": {
             "Type": "String",
@@ -68,8 +72,9 @@ def glue_job(job: r.GlueJob) -> Json:
         "--job-language": "python",
         "--additional-python-modules": sub("s3://${ArtifactsBucket}/${WheelKey}"),
         "--LAKE_ROOT": sub("s3://${LakeBucket}"),
-        "--enable-continuous-cloudwatch-log": "true",
-        "--enable-glue-datacatalog": "true",
+        # No --enable-glue-datacatalog: the jobs read and write paths and call the catalog API
+        # themselves, and Spark's Hive client would check (and try to create) database
+        # `default`, which the role may not.
     }
     properties: Json = {
         "Name": job.name,
@@ -149,6 +154,9 @@ def template() -> Json:
                 "StateMachineName": sub(r.state_machine_name("${Prefix}")),
                 "StateMachineType": "STANDARD",
                 "DefinitionString": statemachine.render_asl(),
+                "DefinitionSubstitutions": {
+                    name: ref(parameter) for name, parameter in statemachine.SUBSTITUTIONS.items()
+                },
                 "RoleArn": arn("StateMachineRole"),
                 "LoggingConfiguration": {
                     "Level": "ERROR",

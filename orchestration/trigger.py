@@ -8,8 +8,9 @@ Events it takes:
 - any of them with `"rerun": true`: start again even if that day already has an execution.
 
 Executions are named `hist-retail-YYYY-MM-DD`, so a second trigger for a date finds the name
-taken and starts nothing new (Step Functions refuses a reused name for 90 days). A rerun adds a
-suffix. Dates are validated as the jobs validate them; a bad one starts nothing.
+taken and starts nothing new (Step Functions keeps a name for 90 days); it reports the existing
+execution as "already running", "already succeeded", ... A rerun adds a suffix.
+Dates are validated as the jobs validate them; a bad one starts nothing.
 The state machine's ARN comes from the STATE_MACHINE_ARN environment variable.
 """
 
@@ -67,32 +68,45 @@ def execution_name(day: date, rerun: bool = False) -> str:
     return f"{name}-rerun-{uuid.uuid4().hex[:8]}" if rerun else name
 
 
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def execution_status(client: Any, arn: str) -> str | None:
+    """RUNNING, SUCCEEDED, FAILED, ... of an execution, or None when there is none."""
+    try:
+        return str(client.describe_execution(executionArn=arn)["status"])
+    except client.exceptions.ExecutionDoesNotExist:
+        return None
+
+
 def start_executions(
     client: Any, state_machine_arn: str, days: list[date], rerun: bool = False
 ) -> list[dict[str, str]]:
-    """Start one execution per day; a day that already has its execution is reported, not rerun."""
+    """Start one execution per day; a day that already has its execution is reported, not rerun.
+
+    The execution is looked up first: StartExecution with the name and input of a *running*
+    execution succeeds and answers that execution, so its answer alone cannot tell "started"
+    from "already running".
+    """
     started = []
     for day in days:
         name = execution_name(day, rerun)
-        try:
-            response = client.start_execution(
-                stateMachineArn=state_machine_arn,
-                name=name,
-                input=json.dumps({"EXTRACT_DATE": day.isoformat()}),
-            )
-        except client.exceptions.ExecutionAlreadyExists:
-            arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-            started.append(
-                {"EXTRACT_DATE": day.isoformat(), "executionArn": arn, "status": "already started"}
-            )
-            continue
-        started.append(
-            {
-                "EXTRACT_DATE": day.isoformat(),
-                "executionArn": response["executionArn"],
-                "status": "started",
-            }
-        )
+        arn = execution_arn(state_machine_arn, name)
+        status = None if rerun else execution_status(client, arn)
+        if status is None:
+            try:
+                arn = client.start_execution(
+                    stateMachineArn=state_machine_arn,
+                    name=name,
+                    input=json.dumps({"EXTRACT_DATE": day.isoformat()}),
+                )["executionArn"]
+                outcome = "started"
+            except client.exceptions.ExecutionAlreadyExists:  # started since we looked
+                outcome = "already started"
+        else:
+            outcome = f"already {status.lower().replace('_', ' ')}"
+        started.append({"EXTRACT_DATE": day.isoformat(), "executionArn": arn, "status": outcome})
     return started
 
 

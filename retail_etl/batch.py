@@ -72,6 +72,7 @@ class DailyBatch:
             return [
                 StepResult(
                     step=f"crawl:{table.name}",
+                    table=table.name,
                     rows_in=None,
                     rows_out=found.partitions,
                     seconds=time.monotonic() - started,

@@ -10,17 +10,28 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from datetime import date
+from typing import Any, TypeVar
 
+from retail_etl import glue_catalog
 from retail_etl.errors import ArgumentError, EtlError, one_line
 from retail_etl.lake import Lake
 from retail_etl.params import DEFAULT_LAKE_ROOT, JobParams
 from retail_etl.runtime import Runtime, on_glue
-from retail_etl.settings import LocalStack
+from retail_etl.settings import CATALOG_DATABASE_GLUE, LocalStack
 from retail_etl.steps import StepResult
 
 P = TypeVar("P", bound=JobParams)
 Work = Callable[[Runtime, Lake, LocalStack, P], list[StepResult]]
+
+
+def forget_emptied_days(glue: Any, results: Sequence[StepResult], day: date) -> list[str]:
+    """On Glue: the catalog forgets the day of each table a step left without rows (the lake
+    already has no folder for it). Returns the tables touched."""
+    emptied = sorted({result.table for result in results if result.rows_out == 0})
+    for table in emptied:
+        glue_catalog.forget_days(glue, CATALOG_DATABASE_GLUE, table, [day])
+    return emptied
 
 
 def run_glue_job(
@@ -49,6 +60,10 @@ def run_glue_job(
     try:
         runtime = Runtime.start(job_name, params.glue_args, stack)
         results = work(runtime, Lake(runtime.spark, lake_root), stack, params)
+        if on_glue(params.glue_args):
+            import boto3
+
+            forget_emptied_days(boto3.client("glue"), results, params.extract_date)
         runtime.commit()
     except EtlError as err:
         print(f"{job_name}: error: {err}", file=sys.stderr)

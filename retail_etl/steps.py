@@ -22,6 +22,7 @@ class StepResult:
     """One step's outcome, as the summary shows it."""
 
     step: str
+    table: str
     rows_in: int | None
     rows_out: int
     seconds: float
@@ -120,6 +121,7 @@ RAW_SCHEMAS = {
 def _result(step: str, rows_in: int | None, written: WriteResult, started: float) -> StepResult:
     return StepResult(
         step=step,
+        table=written.table.name,
         rows_in=rows_in,
         rows_out=written.rows,
         seconds=time.monotonic() - started,

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aws_limits
 import pytest
 
 from retail_etl.lake import Lake
@@ -36,7 +37,9 @@ def free_port() -> int:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and a region for moto, so no test can reach a real account."""
+    """Fake credentials and a region for moto, so no test can reach a real account, and moto
+    held to the AWS limits it does not enforce itself (tests/aws_limits.py)."""
+    aws_limits.install(monkeypatch)
     for key, value in {
         "AWS_DEFAULT_REGION": "ap-northeast-2",
         "AWS_ACCESS_KEY_ID": "testing",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from moto.core.exceptions import JsonRESTError
 from moto.glue import models as glue_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -156,3 +157,27 @@ def fail_job_runs(monkeypatch: pytest.MonkeyPatch, job_name: str, message: str) 
         return run_id
 
     monkeypatch.setattr(glue_models.FakeJob, "start_job_run", start_job_run)
+
+
+def throttle_job_starts(monkeypatch: pytest.MonkeyPatch, job_name: str, times: int) -> None:
+    """The first `times` StartJobRun calls of `job_name` are throttled. AWS's `.sync` Glue
+    integration reports that as Glue.AWSGlueException ("Rate exceeded ... ThrottlingException"),
+    the name raised here."""
+    original = glue_models.FakeJob.start_job_run
+    left = {"n": times}
+
+    def start_job_run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.name == job_name and left["n"] > 0:
+            left["n"] -= 1
+            raise AWSGlueException(
+                "Rate exceeded (Service: AWSGlue; Status Code: 400; "
+                "Error Code: ThrottlingException)"
+            )
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(glue_models.FakeJob, "start_job_run", start_job_run)
+
+
+class AWSGlueException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("AWSGlueException", message)

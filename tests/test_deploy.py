@@ -1,20 +1,28 @@
-"""Deploy against moto: reproducible artifacts, content-hashed keys, idempotence, plan mode."""
+"""Deploy against moto held to AWS's limits (tests/aws_limits.py): reproducible artifacts,
+content-hashed keys, the template through S3, idempotence, kept parameters, plan mode with its
+checks, stuck stacks and the IAM propagation retry."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
+import aws_limits
 import boto3
 import pytest
 from moto import mock_aws
+from moto.cloudformation.models import Event, cloudformation_backends
 
 from orchestration import deploy, template
 from orchestration import resources as r
 
 SECRET = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:hist-retail-source"
 BUCKET = "blee-artifacts"
+LAKE = "blee-lake"
+REGION = "ap-northeast-2"
+ACCOUNT = "123456789012"
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +33,36 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> list[deploy.Artifact]
 @pytest.fixture
 def session(aws_env):  # type: ignore[no-untyped-def]
     with mock_aws():
-        yield boto3.session.Session()
+        session = boto3.session.Session()
+        make_bucket(session, LAKE)
+        yield session
 
 
-def settings() -> deploy.StackSettings:
-    return deploy.StackSettings("blee", BUCKET, SECRET)
+def make_bucket(session, name: str) -> None:  # type: ignore[no-untyped-def]
+    session.client("s3").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+
+
+def settings(**given: str) -> deploy.StackSettings:
+    return deploy.StackSettings(
+        "blee", BUCKET, **({"source_secret_arn": SECRET, "lake_bucket": LAKE} | given)
+    )
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+def stack_parameters(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    described = session.client("cloudformation").describe_stacks(StackName="blee-hist-retail")
+    return {p["ParameterKey"]: p["ParameterValue"] for p in described["Stacks"][0]["Parameters"]}
+
+
+def moto_stack(name: str = "blee-hist-retail"):  # type: ignore[no-untyped-def]
+    backend = cloudformation_backends[ACCOUNT][REGION]
+    (stack,) = [s for s in backend.stacks.values() if s.name == name]
+    return stack
 
 
 def objects(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -43,9 +76,15 @@ def test_builds_are_reproducible(artifacts, tmp_path: Path) -> None:  # type: ig
     assert [a.key("p") for a in again] == [a.key("p") for a in artifacts]
     names = sorted(a.path.name for a in artifacts)
     assert names == sorted(
-        ["hist_retail_trigger.zip", "retail_etl-0.1.0-py3-none-any.whl"]
+        [
+            "hist_retail.template.json",
+            "hist_retail_trigger.zip",
+            "retail_etl-0.1.0-py3-none-any.whl",
+        ]
         + [f"{job.name}.py" for job in r.JOBS]
     )
+    (uploaded_template,) = [a.path for a in artifacts if a.kind == "templates"]
+    assert json.loads(uploaded_template.read_text()) == template.template()
 
 
 def test_trigger_zip_runs_on_its_own(artifacts, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -67,8 +106,69 @@ def test_trigger_zip_runs_on_its_own(artifacts, tmp_path: Path, monkeypatch) -> 
     assert "datetime.date(2015, 1, 5)" in done.stdout
 
 
+def test_the_template_is_too_large_for_a_request_body(session) -> None:  # type: ignore[no-untyped-def]
+    # Why deploy goes through S3: AWS refuses a TemplateBody over 51,200 bytes (so does moto,
+    # held to AWS's limits here), and the template is larger even minified.
+    minified = json.dumps(template.template(), separators=(",", ":"))
+    assert len(minified.encode()) > aws_limits.TEMPLATE_BODY_MAX
+    cfn = session.client("cloudformation")
+    with pytest.raises(cfn.exceptions.ClientError, match="51,200 bytes"):
+        cfn.create_change_set(
+            StackName="blee-hist-retail",
+            ChangeSetName="too-big",
+            ChangeSetType="CREATE",
+            TemplateBody=minified,
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+
+
+@pytest.mark.parametrize("prefix", ["b", "blee", "a" * 20, "team-7-hist-retail-x"])
+def test_make_deploy_runs_end_to_end_within_aws_limits(session, prefix: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    code = deploy.main(
+        ["deploy", "--prefix", prefix, "--region", REGION,
+         "--source-secret-arn", SECRET, "--lake-bucket", LAKE]
+    )  # fmt: skip
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    bucket = f"{prefix}-hr-artifacts-{ACCOUNT}-{REGION}"
+    assert aws_limits.bucket_name_refusal(bucket) is None
+    keys = [o["Key"] for o in session.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
+    assert f"{prefix}/templates/" in " ".join(keys)
+    machines = session.client("stepfunctions").list_state_machines()["stateMachines"]
+    assert [m["name"] for m in machines] == [r.state_machine_name(prefix)]
+    assert f"stack {r.stack_name(prefix)}: CREATE_COMPLETE" in out
+
+
+def test_the_default_artifacts_bucket_fits_s3_for_the_longest_prefix_and_region() -> None:
+    for region in ("us-east-1", "ap-southeast-2", "us-isof-south-1"):
+        name = r.artifacts_bucket_name("a" * r.PREFIX_MAX_LENGTH, ACCOUNT, region)
+        assert aws_limits.bucket_name_refusal(name) is None, name
+    # the name of the first version did not
+    old = f"{'a' * 20}-hist-retail-artifacts-{ACCOUNT}-ap-northeast-2"
+    assert aws_limits.bucket_name_refusal(old) is not None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--prefix", "Blee"], "prefix 'Blee' is not"),
+        (["--prefix", "a" * 21], "is not 1-20"),
+        (["--prefix", "a--b"], "prefix 'a--b'"),
+        (["--prefix", "blee", "--lake-bucket", "My_Lake"], "bucket name 'My_Lake'"),
+        (["--prefix", "blee", "--bucket", "xn--lake"], "reserves"),
+    ],
+)
+def test_bad_names_are_refused_up_front(argv: list[str], message: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exited:
+        deploy.main(["deploy", "--region", REGION, *argv])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
 def test_deploy_uploads_content_hashed_artifacts_and_creates_the_stack(session, artifacts) -> None:  # type: ignore[no-untyped-def]
-    assert deploy.deploy(session, settings(), artifacts, say=lambda line: None) == "CREATE_COMPLETE"
+    assert deploy.deploy(session, settings(), artifacts, say=quiet) == "CREATE_COMPLETE"
 
     s3 = session.client("s3")
     uploaded = objects(session)
@@ -77,7 +177,7 @@ def test_deploy_uploads_content_hashed_artifacts_and_creates_the_stack(session, 
         prefix, kind, digest, _ = key.split("/")
         body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         assert (prefix, hashlib.sha256(body).hexdigest()[:16]) == ("blee", digest)
-        assert kind in ("wheels", "lambda", "scripts")
+        assert kind in ("wheels", "lambda", "scripts", "templates")
 
     machines = session.client("stepfunctions").list_state_machines()["stateMachines"]
     assert [m["name"] for m in machines] == ["blee_hist_retail_dailybatch"]
@@ -86,10 +186,11 @@ def test_deploy_uploads_content_hashed_artifacts_and_creates_the_stack(session, 
         function["Configuration"]["Environment"]["Variables"]["STATE_MACHINE_ARN"]
         == (machines[0]["stateMachineArn"])
     )
+    assert stack_parameters(session)["LakeBucket"] == LAKE
 
 
 def test_a_second_deploy_without_changes_changes_nothing(session, artifacts) -> None:  # type: ignore[no-untyped-def]
-    deploy.deploy(session, settings(), artifacts, say=lambda line: None)
+    deploy.deploy(session, settings(), artifacts, say=quiet)
     before = objects(session)
     said: list[str] = []
 
@@ -100,10 +201,129 @@ def test_a_second_deploy_without_changes_changes_nothing(session, artifacts) -> 
     assert "stack blee-hist-retail: nothing to change" in said
 
 
+def changed_script(artifacts, tmp_path: Path) -> list[deploy.Artifact]:  # type: ignore[no-untyped-def]
+    script = tmp_path / f"{r.D2S_JOB}.py"
+    script.write_text("# a new version of the script\n")
+    changed = [a for a in artifacts if a.path.name != script.name]
+    changed.append(deploy.Artifact(script, "scripts", template.job_script_parameter(r.JOBS[0])))
+    return changed
+
+
+def with_template_change(
+    artifacts: list[deploy.Artifact], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[deploy.Artifact]:
+    """The artifacts with a template whose log retention changed.
+
+    moto's change sets list a change only where the template differs (AWS also lists the
+    resources whose parameter values changed), so a test that must see an update executed
+    changes the template as well."""
+    rendered = template.template()
+
+    def changed() -> dict[str, object]:
+        copy = json.loads(json.dumps(rendered))
+        copy["Resources"]["TriggerLogGroup"]["Properties"]["RetentionInDays"] = 30
+        return copy
+
+    monkeypatch.setattr(template, "template", changed)
+    (tmp_path / "t").mkdir()
+    replaced = [a for a in artifacts if a.kind != "templates"]
+    return [deploy.Artifact(deploy.build_template(tmp_path / "t"), "templates", None), *replaced]
+
+
+def test_parameters_not_given_keep_their_deployed_values(  # type: ignore[no-untyped-def]
+    session, artifacts, tmp_path, monkeypatch
+) -> None:
+    first = settings(source_connection="retail-rds", schedule="cron(30 15 * * ? *)")
+    deploy.deploy(session, first, artifacts, say=quiet)
+    before = stack_parameters(session)
+
+    # a later deploy of new code, giving nothing but the prefix
+    later = deploy.StackSettings("blee", BUCKET)
+    new_code = with_template_change(changed_script(artifacts, tmp_path), tmp_path, monkeypatch)
+    assert deploy.deploy(session, later, new_code, say=quiet) == "UPDATE_COMPLETE"
+
+    after = stack_parameters(session)
+    for kept in ("SourceConnection", "ScheduleExpression", "LakeBucket", "SourceSecretArn"):
+        assert after[kept] == before[kept], kept
+    assert after["SourceConnection"] == "retail-rds"
+    script_key = template.job_script_parameter(r.JOBS[0])
+    assert after[script_key] != before[script_key]
+
+    # an empty connection, given, removes it
+    deploy.deploy(
+        session, deploy.StackSettings("blee", BUCKET, source_connection=""), artifacts, say=quiet
+    )
+    assert stack_parameters(session)["SourceConnection"] == ""
+
+
+def test_the_first_deploy_needs_the_lake_and_the_secret(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(deploy.DeployError, match=r"--source-secret-arn .* and --lake-bucket"):
+        deploy.deploy(session, deploy.StackSettings("blee", BUCKET), artifacts, say=quiet)
+    assert "blee-artifacts" not in [
+        b["Name"] for b in session.client("s3").list_buckets()["Buckets"]
+    ]
+
+
+def test_a_missing_lake_bucket_stops_deploy_and_plan(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(deploy.DeployError, match="lake bucket nowhere-lake does not exist"):
+        deploy.deploy(session, settings(lake_bucket="nowhere-lake"), artifacts, say=quiet)
+    said: list[str] = []
+    result = deploy.plan(session, settings(lake_bucket="nowhere-lake"), artifacts, say=said.append)
+    assert result["problems"] == ["lake bucket nowhere-lake does not exist: create it first "
+                                  "(README 'First deploy')"]  # fmt: skip
+    assert "deploy would fail: lake bucket nowhere-lake does not exist" in " ".join(said)
+
+
+def test_a_lake_bucket_in_another_region_is_refused(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    session.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="far-lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    with pytest.raises(deploy.DeployError, match="far-lake is in eu-west-1"):
+        deploy.deploy(session, settings(lake_bucket="far-lake"), artifacts, say=quiet)
+
+
+def test_plan_and_deploy_name_resources_made_outside_the_stack(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    glue = session.client("glue")
+    glue.create_database(DatabaseInput={"Name": r.GLUE_DATABASE})
+    glue.create_job(
+        Name=r.D2S_JOB,
+        Role="arn:aws:iam::123456789012:role/by-hand",
+        Command={"Name": "glueetl", "ScriptLocation": "s3://lab/d2s.py"},
+    )
+    glue.create_crawler(
+        Name=r.CRAWLERS["factdata_sales"].name,
+        Role="arn:aws:iam::123456789012:role/by-hand",
+        DatabaseName=r.GLUE_DATABASE,
+        Targets={"S3Targets": [{"Path": "s3://lab/factdata/sales/"}]},
+    )
+
+    result = deploy.plan(session, settings(), artifacts, say=quiet)
+
+    assert result["collisions"] == [
+        ("Glue database", r.GLUE_DATABASE),
+        ("Glue job", r.D2S_JOB),
+        ("Glue crawler", r.CRAWLERS["factdata_sales"].name),
+    ]
+    assert "delete them" in result["problems"][0] and "IMPORT" in result["problems"][0]
+    with pytest.raises(deploy.DeployError, match="Glue job jb_retail_factdata_d2s"):
+        deploy.deploy(session, settings(), artifacts, say=quiet)
+    assert not deploy.stack_exists(session.client("cloudformation"), "blee-hist-retail")
+
+
+def test_resources_the_stack_owns_are_no_collision(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    deploy.deploy(session, settings(), artifacts, say=quiet)
+    # moto's CloudFormation creates the IAM roles but no Glue resources: the roles it made
+    # exist and belong to the stack
+    assert session.client("iam").get_role(RoleName=r.role_name("blee", "glue"))
+    assert deploy.collisions(session, "blee") == []
+    assert deploy.collisions(session, "other") == []
+
+
 def test_plan_changes_nothing_and_says_what_deploy_would_do(session, artifacts, tmp_path) -> None:  # type: ignore[no-untyped-def]
     said: list[str] = []
     first = deploy.plan(session, settings(), artifacts, say=said.append)
     assert len(first["upload"]) == len(artifacts) and not first["stack_exists"]
+    assert first["problems"] == []
     assert any(line.startswith("stack blee-hist-retail does not exist") for line in said)
     cfn = session.client("cloudformation")
     assert not deploy.stack_exists(cfn, "blee-hist-retail")
@@ -111,16 +331,11 @@ def test_plan_changes_nothing_and_says_what_deploy_would_do(session, artifacts, 
         b["Name"] for b in session.client("s3").list_buckets()["Buckets"]
     ]
 
-    deploy.deploy(session, settings(), artifacts, say=lambda line: None)
-    changed_script = tmp_path / f"{r.D2S_JOB}.py"
-    changed_script.write_text("# a new version of the script\n")
-    changed = [a for a in artifacts if a.path.name != changed_script.name]
-    changed.append(
-        deploy.Artifact(changed_script, "scripts", template.job_script_parameter(r.JOBS[0]))
-    )
+    deploy.deploy(session, settings(), artifacts, say=quiet)
+    changed = changed_script(artifacts, tmp_path)
     before = objects(session)
 
-    second = deploy.plan(session, settings(), changed, say=lambda line: None)
+    second = deploy.plan(session, settings(), changed, say=quiet)
 
     assert second["upload"] == [changed[-1].key("blee")]
     assert second["template_diff"] == []
@@ -128,7 +343,7 @@ def test_plan_changes_nothing_and_says_what_deploy_would_do(session, artifacts, 
 
 
 def test_plan_shows_a_template_change_as_a_diff(session, artifacts, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    deploy.deploy(session, settings(), artifacts, say=lambda line: None)
+    deploy.deploy(session, settings(), artifacts, say=quiet)
     rendered = template.render()
     monkeypatch.setattr(
         template,
@@ -136,24 +351,110 @@ def test_plan_shows_a_template_change_as_a_diff(session, artifacts, monkeypatch)
         lambda: rendered.replace('"RetentionInDays": 90', '"RetentionInDays": 30', 1),
     )
 
-    result = deploy.plan(session, settings(), artifacts, say=lambda line: None)
+    result = deploy.plan(session, settings(), artifacts, say=quiet)
 
     changed = [line for line in result["template_diff"] if "RetentionInDays" in line]
     assert changed == ['-        "RetentionInDays": 90', '+        "RetentionInDays": 30']
 
 
-def test_deploy_needs_the_source_secret(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert deploy.main(["deploy", "--prefix", "blee", "--region", "ap-northeast-2"]) == 1
+def test_a_role_glue_cannot_assume_yet_is_retried_once_saying_why(  # type: ignore[no-untyped-def]
+    session, artifacts, monkeypatch
+) -> None:
+    # AWS: CreateCrawler right after its role is created can fail with "Service is unable to
+    # assume provided role" while IAM propagates, and the first create rolls back. moto never
+    # does, so the first execution is made to end that way.
+    backend = cloudformation_backends[ACCOUNT][REGION]
+    original = type(backend).execute_change_set
+    calls = {"n": 0}
+
+    def failing_once(self, change_set_name, stack_name=None):  # type: ignore[no-untyped-def]
+        original(self, change_set_name, stack_name)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            stack = moto_stack()
+            stack.events.append(
+                Event(stack.stack_id, stack.name, "CrRetailFactdataSales", "",
+                      "AWS::Glue::Crawler", "CREATE_FAILED",
+                      "Service is unable to assume provided role. Please verify role's "
+                      "TrustPolicy", None)
+            )  # fmt: skip
+            stack._add_stack_event("ROLLBACK_IN_PROGRESS", "The following resource(s) failed")
+            stack._add_stack_event("ROLLBACK_COMPLETE")
+            stack.status = "ROLLBACK_COMPLETE"
+
+    monkeypatch.setattr(type(backend), "execute_change_set", failing_once)
+    monkeypatch.setattr(deploy.time, "sleep", lambda seconds: None)
+    said: list[str] = []
+
+    assert deploy.deploy(session, settings(), artifacts, say=said.append) == "CREATE_COMPLETE"
+
+    assert calls["n"] == 2
+    (retry,) = [line for line in said if "trying once more" in line]
+    assert "CrRetailFactdataSales: Service is unable to assume provided role" in retry
+    assert "IAM role had not reached Glue" in retry
+
+
+def test_a_failure_that_is_not_iam_propagation_is_not_retried(
+    session, artifacts, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    backend = cloudformation_backends[ACCOUNT][REGION]
+    original = type(backend).execute_change_set
+
+    def failing(self, change_set_name, stack_name=None):  # type: ignore[no-untyped-def]
+        original(self, change_set_name, stack_name)
+        stack = moto_stack()
+        stack.events.append(
+            Event(stack.stack_id, stack.name, "LakeDatabase", "", "AWS::Glue::Database",
+                  "CREATE_FAILED", "hist-retail already exists", None)
+        )  # fmt: skip
+        stack.status = "ROLLBACK_COMPLETE"
+
+    monkeypatch.setattr(type(backend), "execute_change_set", failing)
+
+    with pytest.raises(deploy.DeployError) as failed:
+        deploy.deploy(session, settings(), artifacts, say=quiet)
+    assert "ended ROLLBACK_COMPLETE: LakeDatabase: hist-retail already exists" in str(failed.value)
+    assert "make destroy" in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        ("UPDATE_ROLLBACK_FAILED", "continue-update-rollback --stack-name blee-hist-retail"),
+        ("ROLLBACK_COMPLETE", "`make destroy`, then deploy again"),
+        ("DELETE_FAILED", "`make destroy` again"),
+    ],
+)
+def test_a_stuck_stack_is_named_with_what_to_do(
+    session, artifacts, status: str, advice: str
+) -> None:  # type: ignore[no-untyped-def]
+    deploy.deploy(session, settings(), artifacts, say=quiet)
+    moto_stack().status = status
+
+    with pytest.raises(deploy.DeployError) as stuck:
+        deploy.deploy(session, settings(schedule="cron(0 17 * * ? *)"), artifacts, say=quiet)
+
+    assert f"stack blee-hist-retail is {status}" in str(stuck.value)
+    assert advice in str(stuck.value)
+
+
+def test_deploy_needs_the_source_secret_on_the_first_deploy(capsys) -> None:  # type: ignore[no-untyped-def]
+    with mock_aws():
+        code = deploy.main(["deploy", "--prefix", "blee", "--region", REGION])
+    assert code == 1
     assert "--source-secret-arn" in capsys.readouterr().err
 
 
-def test_destroy_removes_the_stack_and_keeps_the_artifacts(session, artifacts) -> None:  # type: ignore[no-untyped-def]
-    deploy.deploy(session, settings(), artifacts, say=lambda line: None)
+def test_destroy_waits_for_the_stack_to_go_and_keeps_the_artifacts(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    deploy.deploy(session, settings(), artifacts, say=quiet)
     said: list[str] = []
 
     deploy.destroy(session, "blee", say=said.append)
 
+    assert said[-1] == "stack blee-hist-retail: deleted"
     assert not deploy.stack_exists(session.client("cloudformation"), "blee-hist-retail")
     assert len(objects(session)) == len(artifacts)
     deploy.destroy(session, "blee", say=said.append)  # a second destroy has nothing to do
     assert said[-1] == "stack blee-hist-retail does not exist"
+    # and a deploy right after creates the stack anew
+    assert deploy.deploy(session, settings(), artifacts, say=quiet) == "CREATE_COMPLETE"

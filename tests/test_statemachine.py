@@ -27,7 +27,18 @@ ALLOWED_RESOURCES = {
     "arn:aws:states:::glue:startJobRun.sync",
     "arn:aws:states:::aws-sdk:glue:startCrawler",
     "arn:aws:states:::aws-sdk:glue:getCrawler",
+    "arn:aws:states:::aws-sdk:s3:listObjectsV2",
 }
+LAKE = "lake-bucket"
+
+
+def deployed_definition() -> str:
+    """The checked-in ASL with its placeholders filled in, as CloudFormation's
+    DefinitionSubstitutions does."""
+    text = statemachine.ASL_PATH.read_text()
+    for name in statemachine.SUBSTITUTIONS:
+        text = text.replace("${" + name + "}", {"LakeBucket": LAKE}[name])
+    return text
 
 
 def all_states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -74,6 +85,8 @@ def test_resources_timeouts_and_names() -> None:
     assert len(glue_jobs) == 4
     for job in glue_jobs:
         assert "Glue.ConcurrentRunsExceededException" in job["Retry"][0]["ErrorEquals"]
+        # what `.sync` raises when Glue throttles StartJobRun ("Rate exceeded")
+        assert "Glue.AWSGlueException" in job["Retry"][0]["ErrorEquals"]
         assert job["Retry"][0]["JitterStrategy"] == "FULL"
     # no key starting with "--" is ever read back through a path
     assert "$.--" not in text and "$.Arguments" not in text
@@ -83,6 +96,7 @@ def test_resources_timeouts_and_names() -> None:
 class Flow:
     glue: Any
     sfn: Any
+    s3: Any
     arn: str
     script: moto_shims.CrawlScript
     clock: moto_shims.Clock
@@ -111,6 +125,11 @@ class Flow:
     def crawls(self, crawler: str) -> int:
         return len(self.glue.list_crawls(CrawlerName=crawler)["Crawls"])
 
+    def write_day(self, crawler: r.Crawler, day: str = DAY) -> None:
+        """Leave a file in the day's folder of the crawler's table, as its job would."""
+        key = f"{crawler.table.path}/extract_date={day}/part-00000.snappy.parquet"
+        self.s3.put_object(Bucket=LAKE, Key=key, Body=b"PAR1")
+
 
 @pytest.fixture
 def flow(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
@@ -133,14 +152,21 @@ def flow(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-d
                 Name=crawler.name,
                 Role=ACCOUNT_ROLE,
                 DatabaseName=r.GLUE_DATABASE,
-                Targets={"S3Targets": [{"Path": crawler.s3_path()}]},
+                Targets={"S3Targets": [{"Path": crawler.s3_path(LAKE)}]},
             )
         arn = sfn.create_state_machine(
             name=r.state_machine_name("test"),
-            definition=statemachine.ASL_PATH.read_text(),
+            definition=deployed_definition(),
             roleArn=ACCOUNT_ROLE,
         )["stateMachineArn"]
-        yield Flow(glue, sfn, arn, script, clock)
+        s3 = boto3.client("s3")
+        s3.create_bucket(
+            Bucket=LAKE, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"}
+        )
+        flow = Flow(glue, sfn, s3, arn, script, clock)
+        for crawler in r.CRAWLERS.values():
+            flow.write_day(crawler)
+        yield flow
 
 
 def test_happy_path_runs_every_job_with_its_arguments_and_every_crawl(flow: Flow) -> None:
@@ -204,10 +230,11 @@ def test_a_failed_job_run_fails_the_run_with_its_error(flow: Flow, monkeypatch) 
 
     assert result["status"] == "FAILED"
     assert result["error"] == "GlueJobFailed", result.get("cause")
-    assert result["cause"].startswith(
-        f"balju: build silver (s2s) [{r.BALJU_S2S_JOB}]: States.TaskFailed: "
-    )
-    assert "division by zero" in result["cause"]
+    step = f"balju: build silver (s2s) [{r.BALJU_S2S_JOB}]: "
+    assert result["cause"].startswith(step)
+    caught = json.loads(result["cause"].removeprefix(step))
+    assert caught["Error"] == "States.TaskFailed"
+    assert "division by zero" in caught["Cause"]
     assert flow.crawls(r.CRAWLERS["silver_dailybalju"].name) == 0
 
 
@@ -233,3 +260,65 @@ def test_a_crawler_that_never_gets_ready_fails_the_run(flow: Flow) -> None:
     assert result["error"] == "CrawlerTimeout"
     assert crawler in result["cause"]
     assert flow.script.polls[crawler] == r.CRAWLER_MAX_POLLS + 1
+
+
+def test_a_table_whose_day_has_no_files_is_not_crawled(flow: Flow) -> None:
+    # d2s found no balju rows for the day: neither balju table has files for it
+    other_day = "2015-01-06"
+    for crawler in r.CRAWLERS.values():
+        if not crawler.name.endswith("balju"):
+            flow.write_day(crawler, other_day)
+
+    result = flow.run(other_day)
+
+    assert result["status"] == "SUCCEEDED", result
+    assert flow.crawls(r.CRAWLERS["factdata_balju"].name) == 0
+    assert flow.crawls(r.CRAWLERS["silver_dailybalju"].name) == 0
+    assert flow.crawls(r.CRAWLERS["factdata_sales"].name) == 1
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": other_day}]
+
+
+def test_a_throttled_job_start_is_retried(flow: Flow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    moto_shims.throttle_job_starts(monkeypatch, r.SALES_S2S_JOB, times=2)
+
+    result = flow.run()
+
+    assert result["status"] == "SUCCEEDED", result
+    assert flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    assert len(flow.clock.retry_sleeps) == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"Error": "States.Timeout"},  # an error may come without a Cause
+        {"Error": "States.TaskFailed", "Cause": "the job's own words"},
+    ],
+)
+def test_a_named_failure_keeps_the_step_and_error_with_or_without_a_cause(  # type: ignore[no-untyped-def]
+    aws_env, error: dict[str, str]
+) -> None:
+    step = "balju: extract (d2s) [jb_retail_factdata_d2s]"
+    definition = {
+        "StartAt": "name it",
+        "States": {
+            "name it": statemachine._name_failure("GlueJobFailed", step, "fail"),
+            "fail": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+        },
+    }
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(
+            name="naming", definition=json.dumps(definition), roleArn=ACCOUNT_ROLE
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"error": error}))
+        deadline = time.monotonic() + 30
+        while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
+            "status"
+        ] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    assert (described["status"], described["error"]) == ("FAILED", "GlueJobFailed")
+    assert described["cause"].startswith(f"{step}: ")
+    assert json.loads(described["cause"].removeprefix(f"{step}: ")) == error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,7 +94,15 @@ def test_state_machine_role_reaches_exactly_the_jobs_and_crawlers() -> None:
     assert sorted(
         v.rsplit("/", 1)[1] for v in sub_values(sids["GlueCrawlers"]["Resource"])
     ) == sorted(c.name for c in r.CRAWLERS.values())
-    assert set(sids) == {"GlueJobs", "GlueCrawlers", "LogDeliveryCannotBeScoped"}
+    listing = sids["LakeDayListing"]
+    assert listing["Action"] == ["s3:ListBucket"]
+    assert sub_values(listing["Resource"]) == ["arn:${AWS::Partition}:s3:::${LakeBucket}"]
+    assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == sorted(
+        f"{c.table.path}/extract_date=*" for c in r.CRAWLERS.values()
+    )
+    assert set(sids) == {
+        "GlueJobs", "GlueCrawlers", "LakeDayListing", "LogDeliveryCannotBeScoped",
+    }  # fmt: skip
 
 
 def test_trigger_role_starts_only_the_one_state_machine() -> None:
@@ -100,14 +110,19 @@ def test_trigger_role_starts_only_the_one_state_machine() -> None:
     assert sids["StartDailyBatch"]["Action"] == ["states:StartExecution"]
     assert sids["StartDailyBatch"]["Resource"] == [{"Ref": "DailyBatchStateMachine"}]
     assert sids["OwnLogs"]["Resource"] == [{"Fn::Sub": "${TriggerLogGroup.Arn}"}]
-    assert set(sids) == {"StartDailyBatch", "OwnLogs"}
+    assert sids["ReadDailyBatchExecutions"]["Action"] == ["states:DescribeExecution"]
+    assert sub_values(sids["ReadDailyBatchExecutions"]["Resource"]) == [
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+        "${Prefix}_hist_retail_dailybatch:*"
+    ]
+    assert set(sids) == {"StartDailyBatch", "ReadDailyBatchExecutions", "OwnLogs"}
 
 
 def test_glue_role_reaches_the_lake_prefixes_artifacts_secret_and_catalog() -> None:
     sids = by_sid("GlueRole")
     assert sub_values(sids["LakeObjects"]["Resource"]) == [
-        "arn:${AWS::Partition}:s3:::${LakeBucket}/factdata/*",
-        "arn:${AWS::Partition}:s3:::${LakeBucket}/silver/*",
+        "arn:${AWS::Partition}:s3:::${LakeBucket}/factdata*",
+        "arn:${AWS::Partition}:s3:::${LakeBucket}/silver*",
     ]
     assert sub_values(sids["Artifacts"]["Resource"]) == [
         "arn:${AWS::Partition}:s3:::${ArtifactsBucket}/${Prefix}/*"
@@ -123,7 +138,9 @@ def test_glue_role_reaches_the_lake_prefixes_artifacts_secret_and_catalog() -> N
     assert all(
         v.endswith((":catalog", "database/hist-retail", "table/hist-retail/*")) for v in catalog
     )
-    assert not any(a.startswith("glue:Delete") for a in sids["HistRetailCatalog"]["Action"])
+    actions = sids["HistRetailCatalog"]["Action"]
+    assert not any(a.startswith("glue:Delete") for a in actions)  # no table or database
+    assert "glue:BatchDeletePartition" in actions  # a job forgets the day it emptied
 
 
 @pytest.mark.parametrize("job", r.JOBS, ids=lambda j: j.name)
@@ -140,6 +157,10 @@ def test_jobs_run_glue_5_1_with_the_wheel(job: r.GlueJob) -> None:
         "Fn::Sub": "s3://${ArtifactsBucket}/${WheelKey}"
     }
     assert ("--SOURCE_SECRET_ID" in arguments) == (job.name == r.D2S_JOB)
+    # The Hive client of --enable-glue-datacatalog needs database `default`; the continuous
+    # log flag belongs to Glue 4.0 and earlier.
+    assert "--enable-glue-datacatalog" not in arguments
+    assert "--enable-continuous-cloudwatch-log" not in arguments
 
 
 def test_crawlers_keep_the_console_settings() -> None:
@@ -157,7 +178,7 @@ def test_crawlers_keep_the_console_settings() -> None:
             "DeleteBehavior": "LOG",
         }
         (target,) = properties["Targets"]["S3Targets"]
-        assert target["Exclusions"] == ["**/_temporary/**"]
+        assert target["Exclusions"] == ["**/_temporary/**", "**/.spark-staging*/**", "**_$folder$"]
         # Glue names the table after the last folder; prefix + folder is the catalog name
         folder = target["Path"]["Fn::Sub"].rstrip("/").rsplit("/", 1)[1]
         assert properties["TablePrefix"] + folder == table
@@ -170,8 +191,81 @@ def test_state_machine_is_standard_logs_errors_and_embeds_the_checked_in_definit
     from orchestration import statemachine
 
     assert properties["DefinitionString"] == statemachine.ASL_PATH.read_text()
+    assert properties["DefinitionSubstitutions"] == {"LakeBucket": {"Ref": "LakeBucket"}}
+    assert "${LakeBucket}" in properties["DefinitionString"]
     function = RESOURCES["TriggerFunction"]["Properties"]
     assert function["Runtime"] == "python3.11"
     assert function["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {
         "Ref": "DailyBatchStateMachine"
     }
+
+
+def allows(role: str, action: str, arn: str, prefix: str | None = None) -> bool:
+    """Whether `role`'s statements allow `action` on `arn`, IAM's way: `*` matches any run of
+    characters, `/` included; an s3:prefix condition matches the request's prefix. Parameters
+    are resolved for a bucket named `lake` in the aws partition."""
+    values = {"${AWS::Partition}": "aws", "${LakeBucket}": "lake", "${ArtifactsBucket}": "art"}
+
+    def resolve(text: str) -> str:
+        for name, value in values.items():
+            text = text.replace(name, value)
+        return text
+
+    for statement in statements(role):
+        if action not in statement["Action"]:
+            continue
+        for resource in sub_values(statement["Resource"]):
+            if not isinstance(resource, str) or not fnmatch.fnmatchcase(arn, resolve(resource)):
+                continue
+            condition = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+            if condition is None or (
+                prefix is not None and any(fnmatch.fnmatchcase(prefix, c) for c in condition)
+            ):
+                return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "factdata_$folder$",  # the marker key an S3 filesystem writes beside a folder
+        "factdata/",
+        "factdata/balju_$folder$",
+        "factdata/balju/extract_date=2015-01-05/part-00000.snappy.parquet",
+        "silver_$folder$",
+        "silver/dailysales_item/extract_date=2015-01-05_$folder$",
+    ],
+)
+def test_glue_role_writes_every_key_the_s3_filesystem_writes(key: str) -> None:
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        assert allows("GlueRole", action, f"arn:aws:s3:::lake/{key}"), (action, key)
+
+
+def test_glue_role_lists_and_locates_the_lake_and_nothing_else() -> None:
+    bucket = "arn:aws:s3:::lake"
+    for prefix in ("factdata", "factdata/", "factdata/sales/extract_date=2015-01-05/", "silver"):
+        assert allows("GlueRole", "s3:ListBucket", bucket, prefix), prefix
+    assert not allows("GlueRole", "s3:ListBucket", bucket, "")  # not the whole bucket
+    assert not allows("GlueRole", "s3:ListBucket", bucket, "_private/")
+    assert allows("GlueRole", "s3:GetBucketLocation", bucket)
+    assert not allows("GlueRole", "s3:PutObject", "arn:aws:s3:::lake/_private/x")
+    assert not allows("GlueRole", "s3:PutObject", "arn:aws:s3:::other/factdata/x")
+
+
+def test_prefix_parameter_accepts_exactly_what_deploy_accepts() -> None:
+    parameter = T["Parameters"]["Prefix"]
+    assert (parameter["AllowedPattern"], parameter["MaxLength"]) == (r.PREFIX_PATTERN, 20)
+    for good in ("blee", "a", "team-7-etl", "a" * 20):
+        assert re.fullmatch(parameter["AllowedPattern"], good), good
+        assert r.check_prefix(good) == good
+    for bad in ("Blee", "7eleven", "a--b", "blee-", "-blee", "xn--blee", "sthree-x", "a_b"):
+        assert not re.fullmatch(parameter["AllowedPattern"], bad), bad
+        with pytest.raises(r.InvalidName):
+            r.check_prefix(bad)
+    with pytest.raises(r.InvalidName):
+        r.check_prefix("a" * 21)
+
+
+def test_lake_bucket_has_no_default_it_must_be_given() -> None:
+    assert "Default" not in T["Parameters"]["LakeBucket"]
+    assert "Default" not in T["Parameters"]["SourceSecretArn"]

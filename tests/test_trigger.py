@@ -73,10 +73,21 @@ def test_backfill_starts_one_execution_per_day(sfn) -> None:  # type: ignore[no-
     assert executions(sfn) == {f"hist-retail-{d}": d for d in days}
 
 
-def test_a_second_trigger_for_a_date_starts_nothing_new(sfn) -> None:  # type: ignore[no-untyped-def]
-    first = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]["executionArn"]
-    again = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]["executionArn"]
-    assert again == first
+def test_a_second_trigger_during_the_run_says_already_running(sfn) -> None:  # type: ignore[no-untyped-def]
+    # StartExecution with the name and input of a running execution succeeds and answers that
+    # execution (moto does as AWS here): the answer alone would read as "started".
+    first = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]
+    again = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]
+    assert first["status"] == "started"
+    assert (again["status"], again["executionArn"]) == ("already running", first["executionArn"])
+    assert len(executions(sfn)) == 1
+
+
+def test_a_trigger_after_the_run_ended_reports_how_it_ended(sfn) -> None:  # type: ignore[no-untyped-def]
+    first = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]
+    sfn.stop_execution(executionArn=first["executionArn"])
+    again = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]
+    assert again["status"] == "already aborted"
     assert len(executions(sfn)) == 1
 
 
