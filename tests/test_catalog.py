@@ -6,7 +6,9 @@ import logging
 from datetime import date
 from decimal import Decimal as D
 
-from retail_etl.catalog import crawl
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+from retail_etl.catalog import crawl, schema_differences
 from retail_etl.lake import LakeTable
 
 DATABASE = "crawl_test"
@@ -47,3 +49,32 @@ def test_crawl_of_an_empty_folder_registers_nothing(spark, lake) -> None:  # typ
     found = crawl(spark, lake, LakeTable("nothing_yet", "silver/nothing"), DATABASE)
     assert (found.created, found.partitions) == (False, 0)
     assert not spark.catalog.tableExists(f"{DATABASE}.nothing_yet")
+
+
+def test_a_day_emptied_by_a_rerun_is_forgotten_by_the_next_crawl(spark, lake) -> None:  # type: ignore[no-untyped-def]
+    table = LakeTable("silver_emptied", "silver/emptied")
+    spark.sql(f"DROP TABLE IF EXISTS {DATABASE}.{table.name}")
+    day = spark.createDataFrame([(1, D("1.50"))], "store_id int, amount decimal(12,2)")
+    lake.write_day(day, table, date(2015, 1, 1))
+    lake.write_day(day, table, date(2015, 1, 2))
+    assert crawl(spark, lake, table, DATABASE).partitions == 2
+
+    # the source lost every row of the 2nd: the rerun writes nothing and removes the folder
+    lake.write_day(spark.createDataFrame([], day.schema), table, date(2015, 1, 2))
+    again = crawl(spark, lake, table, DATABASE)
+
+    assert again.partitions == 1
+    days = spark.sql(f"SHOW PARTITIONS {DATABASE}.{table.name}").collect()
+    assert [r[0] for r in days] == ["extract_date=2015-01-01"]
+    assert spark.table(f"{DATABASE}.{table.name}").count() == 1
+
+
+def test_a_column_gone_from_disk_is_a_schema_difference() -> None:
+    in_catalog = StructType(
+        [StructField("store_id", IntegerType()), StructField("note", StringType())]
+    )
+    on_disk = StructType([StructField("store_id", IntegerType())])
+
+    assert schema_differences(in_catalog, on_disk) == ("column note is gone from disk",)
+    assert schema_differences(on_disk, in_catalog) == ("column note (string) is new on disk",)
+    assert schema_differences(on_disk, on_disk) == ()

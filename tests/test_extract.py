@@ -98,6 +98,17 @@ def test_read_is_split_and_filtered_inside_postgresql(spark, stack, seeded, monk
     )
 
 
+def test_a_day_above_the_cap_opens_no_more_than_eight_connections(spark, stack, seeded) -> None:  # type: ignore[no-untyped-def]
+    # A 4,000,000-row day would ask for 16 partitions of 250,000 rows; each partition is a
+    # connection to the operational database, so the read is capped at 8 (README).
+    fact = source.FACT_TABLES["sales"]
+    huge = source.DayExtent(rows=4_000_000, min_key=1, max_key=4_000_000)
+    df = source.read_day(spark, stack.source, fact, DAY, huge)
+    assert df.rdd.getNumPartitions() == 8
+    just_over = source.DayExtent(rows=8 * 250_000 + 1, min_key=1, max_key=2_000_001)
+    assert source.read_day(spark, stack.source, fact, DAY, just_over).rdd.getNumPartitions() == 8
+
+
 def test_rerun_replaces_the_day_and_touches_no_other(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
     extract_day(spark, stack.source, lake, "sales", date(2015, 1, 6))
     first = extract_day(spark, stack.source, lake, "sales", DAY)

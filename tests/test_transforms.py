@@ -116,6 +116,23 @@ def test_daily_sales_by_store(sales) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+def test_average_receipt_rounds_a_half_cent_up(spark) -> None:  # type: ignore[no-untyped-def]
+    # 0.05 net over 2 receipts is 0.025 exactly: half up gives 0.03, half even would give 0.02;
+    # 0.15 over 2 is 0.075: half up 0.08, half even 0.08 too, so only the first tells them apart.
+    at = datetime(2015, 1, 5, 12, 0, 0)
+    sales = spark.createDataFrame(
+        [
+            ("R1", at, 1, 10, 1, D("0.05"), D("0.00")),
+            ("R2", at, 1, 10, 1, D("0.00"), D("0.00")),
+            ("R3", at, 2, 10, 1, D("0.15"), D("0.00")),
+            ("R4", at, 2, 10, 1, D("0.00"), D("0.00")),
+        ],
+        SALES_SCHEMA,
+    )
+    out = transforms.daily_sales_by_store(sales).select("store_id", "avg_receipt_amount")
+    assert rows(out) == [(1, D("0.03")), (2, D("0.08"))]
+
+
 def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales) -> None:  # type: ignore[no-untyped-def]
     out = transforms.daily_sales_by_hour(sales)
     assert out.columns == ["store_id", "sale_hour", "sales_qty", "net_amount", "receipt_count"]
