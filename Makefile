@@ -22,7 +22,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
-.PHONY: help setup pg seed run submit crawl sql info stop clean test lint format bench docker-test \
+.PHONY: help setup pg seed run submit crawl sql info stop clean test lint format mutate bench docker-test \
 	statemachine deploy deploy-plan destroy
 
 help: ## list the targets
@@ -72,6 +72,10 @@ format: setup ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+mutate: setup ## mutation testing of the pure modules (mutmut; see README), a few minutes
+	@$(VENV)/bin/python -m pip install --quiet 'mutmut==3.8.1'
+	$(VENV)/bin/mutmut run; $(VENV)/bin/mutmut results
+
 bench: seed ## d2s rows/s: parallel JDBC read vs a single connection, side by side
 	@$(PY) benchmarks/bench_d2s.py --date $(DATE)
 
@@ -87,7 +91,7 @@ deploy-plan: setup ## show what `make deploy` would change, changing nothing
 	@test -n "$(PREFIX)" || { echo "make deploy-plan: PREFIX=... is required" >&2; exit 2; }
 	@$(PY) -m orchestration.deploy plan $(DEPLOY_ARGS)
 
-destroy: setup ## delete the stack (the artifacts bucket and the lake stay)
+destroy: setup ## delete the stack and wait until it is gone (the artifacts bucket and the lake stay)
 	@test -n "$(PREFIX)" || { echo "make destroy: PREFIX=... is required" >&2; exit 2; }
 	@$(PY) -m orchestration.deploy destroy --prefix $(PREFIX) $(if $(REGION),--region $(REGION))
 

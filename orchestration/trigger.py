@@ -37,8 +37,8 @@ class TriggerError(ValueError):
 
 def extract_dates(event: dict[str, Any]) -> list[date]:
     """The business days an event asks for, validated, oldest first."""
-    if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
-        fired = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        fired = datetime.fromisoformat(str(event["time"]))  # Python 3.11 reads the trailing Z
         return [fired.astimezone(SEOUL).date() - timedelta(days=1)]
     try:
         if "EXTRACT_DATE" in event:
@@ -46,8 +46,8 @@ def extract_dates(event: dict[str, Any]) -> list[date]:
         if "from" in event or "to" in event:
             if not (event.get("from") and event.get("to")):
                 raise TriggerError("a backfill needs both 'from' and 'to'")
-            first = parse_extract_date(str(event.get("from", "")))
-            last = parse_extract_date(str(event.get("to", "")))
+            first = parse_extract_date(str(event["from"]))
+            last = parse_extract_date(str(event["to"]))
         else:
             raise TriggerError(
                 'expected {"EXTRACT_DATE": "YYYY-MM-DD"}, {"from": ..., "to": ...} '
@@ -63,7 +63,7 @@ def extract_dates(event: dict[str, Any]) -> list[date]:
     return [first + timedelta(days=n) for n in range(days)]
 
 
-def execution_name(day: date, rerun: bool = False) -> str:
+def execution_name(day: date, rerun: bool) -> str:
     name = f"{EXECUTION_PREFIX}{day.isoformat()}"
     return f"{name}-rerun-{uuid.uuid4().hex[:8]}" if rerun else name
 
@@ -81,7 +81,7 @@ def execution_status(client: Any, arn: str) -> str | None:
 
 
 def start_executions(
-    client: Any, state_machine_arn: str, days: list[date], rerun: bool = False
+    client: Any, state_machine_arn: str, days: list[date], rerun: bool
 ) -> list[dict[str, str]]:
     """Start one execution per day; a day that already has its execution is reported, not rerun.
 

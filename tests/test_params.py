@@ -44,6 +44,7 @@ def test_d2s_arguments() -> None:
     )  # fmt: skip
     assert on_glue.source_secret_id == "hist-retail/source"
     assert on_glue.lake_root == "s3://b"
+    assert on_glue.glue_args["JOB_NAME"] == "jb"
 
 
 def test_unknown_target_is_named() -> None:
@@ -64,6 +65,11 @@ def test_missing_argument_is_named(argv: list[str], missing: str) -> None:
 
 
 def test_s2s_needs_only_the_date() -> None:
-    assert S2sParams.from_argv(["--EXTRACT_DATE", "2015-01-31"]).day == "2015-01-31"
+    plain = S2sParams.from_argv(["--EXTRACT_DATE", "2015-01-31"])
+    assert (plain.day, plain.lake_root) == ("2015-01-31", None)
+    on_glue = S2sParams.from_argv(
+        ["--JOB_NAME", "jb", "--EXTRACT_DATE", "2015-01-31", "--LAKE_ROOT", "s3://b"]
+    )
+    assert (on_glue.lake_root, on_glue.glue_args["JOB_NAME"]) == ("s3://b", "jb")
     with pytest.raises(ArgumentError, match="--EXTRACT_DATE"):
         S2sParams.from_argv([])

@@ -260,8 +260,12 @@ def test_prefix_parameter_accepts_exactly_what_deploy_accepts() -> None:
         assert r.check_prefix(good) == good
     for bad in ("Blee", "7eleven", "a--b", "blee-", "-blee", "xn--blee", "sthree-x", "a_b"):
         assert not re.fullmatch(parameter["AllowedPattern"], bad), bad
-        with pytest.raises(r.InvalidName):
+        with pytest.raises(r.InvalidName) as refused:
             r.check_prefix(bad)
+        assert str(refused.value) == (
+            f"prefix '{bad}' is not 1-20 lower-case letters, digits and single hyphens starting "
+            "with a letter (and not starting with sthree- or amzn-s3-demo-)"
+        )
     with pytest.raises(r.InvalidName):
         r.check_prefix("a" * 21)
 
@@ -269,3 +273,61 @@ def test_prefix_parameter_accepts_exactly_what_deploy_accepts() -> None:
 def test_lake_bucket_has_no_default_it_must_be_given() -> None:
     assert "Default" not in T["Parameters"]["LakeBucket"]
     assert "Default" not in T["Parameters"]["SourceSecretArn"]
+
+
+def test_every_name_made_from_the_prefix_has_its_aws_limit() -> None:
+    # CreateStack 128, CreateStateMachine 80, CreateFunction 64, CreateRole 64
+    assert r.name_limits("blee") == {
+        "stack": ("blee-hist-retail", 128),
+        "state machine": ("blee_hist_retail_dailybatch", 80),
+        "Lambda function": ("blee-hist-retail-dailybatch", 64),
+        "IAM role (glue)": ("blee-hist-retail-glue", 64),
+        "IAM role (statemachine)": ("blee-hist-retail-statemachine", 64),
+        "IAM role (trigger)": ("blee-hist-retail-trigger", 64),
+    }
+
+
+def test_a_derived_name_over_its_limit_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The prefix pattern keeps today's names short; a longer name pattern must still be caught.
+    monkeypatch.setattr(r, "lambda_name", lambda prefix: f"{prefix}-" + "x" * 60)
+    with pytest.raises(
+        r.InvalidName, match=r"^Lambda function name 'blee-x+' is over 64 characters$"
+    ):
+        r.check_prefix("blee")
+    monkeypatch.setattr(r, "lambda_name", lambda prefix: "x" * 64)
+    assert r.check_prefix("blee") == "blee"
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        (
+            "ab",
+            "is not 3-63 lower-case letters, digits, dots and hyphens starting and ending "
+            "with a letter or digit",
+        ),
+        ("a" * 64, "is not 3-63"),
+        ("My-lake", "is not 3-63"),
+        ("lake-", "is not 3-63"),
+        ("-lake", "is not 3-63"),
+        ("lake_1", "is not 3-63"),
+        ("my..lake", "adjacent dots"),
+        ("192.168.5.4", "IP address"),
+        ("xn--lake", "reserves"),
+        ("sthree-lake", "reserves"),
+        ("amzn-s3-demo-lake", "reserves"),
+        ("lake-s3alias", "reserves"),
+        ("lake--ol-s3", "reserves"),
+        ("lake.mrap", "reserves"),
+        ("lake--x-s3", "reserves"),
+        ("lake--table-s3", "reserves"),
+    ],
+)
+def test_bucket_names_s3_refuses_are_refused(name: str, rule: str) -> None:
+    with pytest.raises(r.InvalidName, match=f"^bucket name '{re.escape(name)}' .*{rule}"):
+        r.check_bucket_name(name)
+
+
+def test_bucket_names_s3_accepts_are_accepted() -> None:
+    for name in ("abc", "a" * 63, "my.hist-retail.lake", "7-eleven-lake", "lake2"):
+        assert r.check_bucket_name(name) == name

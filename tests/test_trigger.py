@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 
 import boto3
 import pytest
@@ -94,7 +96,9 @@ def test_a_trigger_after_the_run_ended_reports_how_it_ended(sfn) -> None:  # typ
 def test_rerun_flag_starts_a_new_execution(sfn) -> None:  # type: ignore[no-untyped-def]
     trigger.handler({"EXTRACT_DATE": "2015-01-05"})
     rerun = trigger.handler({"EXTRACT_DATE": "2015-01-05", "rerun": True})["executions"][0]
-    assert rerun["executionArn"].split(":")[-1].startswith("hist-retail-2015-01-05-rerun-")
+    assert re.fullmatch(
+        r"hist-retail-2015-01-05-rerun-[0-9a-f]{8}", rerun["executionArn"].split(":")[-1]
+    )
     assert sorted(executions(sfn).values()) == ["2015-01-05", "2015-01-05"]
 
 
@@ -103,21 +107,92 @@ def test_rerun_flag_starts_a_new_execution(sfn) -> None:  # type: ignore[no-unty
     [
         ({"EXTRACT_DATE": "2015-02-30"}, "date '2015-02-30' is not a real calendar date"),
         ({"EXTRACT_DATE": "2015-1-5"}, "date '2015-1-5' is not a date in YYYY-MM-DD form"),
-        ({"EXTRACT_DATE": "2015-01-05' OR '1'='1"}, "not a date in YYYY-MM-DD form"),
+        (
+            {"EXTRACT_DATE": "2015-01-05' OR '1'='1"},
+            """date "2015-01-05' OR '1'='1" is not a date in YYYY-MM-DD form""",
+        ),
         ({"from": "2015-01-05"}, "a backfill needs both 'from' and 'to'"),
+        ({"to": "2015-01-05"}, "a backfill needs both 'from' and 'to'"),
+        # EventBridge events that are not the schedule's
+        ({"source": "aws.events", "time": "2015-01-05T16:00:00Z"}, "expected "),
+        ({"detail-type": "Scheduled Event", "time": "2015-01-05T16:00:00Z"}, "expected "),
         ({"from": "2015-01-05", "to": "2015-01-32"}, "date '2015-01-32' is not a real calendar"),
-        ({"from": "2015-01-06", "to": "2015-01-05"}, "'from' 2015-01-06 is after 'to' 2015-01-05"),
+        (
+            {"from": "2015-01-06", "to": "2015-01-05"},
+            "backfill 'from' 2015-01-06 is after 'to' 2015-01-05",
+        ),
         ({"from": "2014-01-01", "to": "2015-12-31"}, "backfill of 730 days is longer than 366"),
-        ({"date": "2015-01-05"}, 'expected {"EXTRACT_DATE": "YYYY-MM-DD"}'),
+        (
+            {"date": "2015-01-05"},
+            'expected {"EXTRACT_DATE": "YYYY-MM-DD"}, {"from": ..., "to": ...} or a scheduled '
+            "event",
+        ),
     ],
 )
 def test_bad_dates_start_nothing(sfn, event: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(trigger.TriggerError, match=message.replace("(", r"\(").replace("{", r"\{")):
+    with pytest.raises(trigger.TriggerError) as refused:
         trigger.handler(event)
+    assert str(refused.value).startswith(message)
     assert executions(sfn) == {}
 
 
 def test_state_machine_arn_comes_from_the_environment(sfn, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("STATE_MACHINE_ARN")
-    with pytest.raises(trigger.TriggerError, match="STATE_MACHINE_ARN is not set"):
+    with pytest.raises(trigger.TriggerError, match=r"^STATE_MACHINE_ARN is not set$"):
         trigger.handler({"EXTRACT_DATE": "2015-01-05"})
+
+
+def test_a_backfill_of_one_day_and_of_exactly_366_days_is_accepted() -> None:
+    assert trigger.extract_dates({"from": "2015-01-05", "to": "2015-01-05"}) == [date(2015, 1, 5)]
+    leap_year = trigger.extract_dates({"from": "2016-01-01", "to": "2016-12-31"})
+    assert (len(leap_year), leap_year[0], leap_year[-1]) == (
+        366, date(2016, 1, 1), date(2016, 12, 31),
+    )  # fmt: skip
+    with pytest.raises(trigger.TriggerError, match=r"^backfill of 367 days is longer than 366$"):
+        trigger.extract_dates({"from": "2016-01-01", "to": "2017-01-01"})
+
+
+class ClosedExecutions:
+    """A Step Functions client whose executions all ended with `status`."""
+
+    class exceptions:
+        class ExecutionDoesNotExist(Exception):
+            pass
+
+        class ExecutionAlreadyExists(Exception):
+            pass
+
+    def __init__(self, status: str | None, already_exists: bool = False) -> None:
+        self.status, self.already_exists = status, already_exists
+
+    def describe_execution(self, executionArn: str) -> dict[str, str]:
+        if self.status is None:
+            raise self.exceptions.ExecutionDoesNotExist(executionArn)
+        return {"status": self.status}
+
+    def start_execution(self, **kwargs: str) -> dict[str, str]:
+        if self.already_exists:
+            raise self.exceptions.ExecutionAlreadyExists(kwargs["name"])
+        return {"executionArn": "arn:aws:states:r:1:execution:m:" + kwargs["name"]}
+
+
+ARN = "arn:aws:states:ap-northeast-2:123456789012:stateMachine:test_hist_retail_dailybatch"
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [("TIMED_OUT", "already timed out"), ("SUCCEEDED", "already succeeded")],
+)
+def test_an_ended_execution_is_reported_in_words(status: str, said: str) -> None:
+    (started,) = trigger.start_executions(ClosedExecutions(status), ARN, [date(2015, 1, 5)], False)
+    assert started["status"] == said
+
+
+def test_an_execution_started_between_the_look_and_the_start_is_already_started() -> None:
+    client = ClosedExecutions(None, already_exists=True)
+    (started,) = trigger.start_executions(client, ARN, [date(2015, 1, 5)], False)
+    assert started == {
+        "EXTRACT_DATE": "2015-01-05",
+        "executionArn": ARN.replace(":stateMachine:", ":execution:") + ":hist-retail-2015-01-05",
+        "status": "already started",
+    }
