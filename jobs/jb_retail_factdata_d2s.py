@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from retail_etl.audit import Run
 from retail_etl.jobrun import run_glue_job
-from retail_etl.lake import Lake
 from retail_etl.params import D2sParams
 from retail_etl.runtime import Runtime
 from retail_etl.settings import LocalStack, source_from_secrets_manager
@@ -20,13 +20,13 @@ from retail_etl.steps import StepResult, extract_day
 JOB_NAME = "jb_retail_factdata_d2s"
 
 
-def extract(runtime: Runtime, lake: Lake, stack: LocalStack, params: D2sParams) -> list[StepResult]:
+def extract(runtime: Runtime, run: Run, stack: LocalStack, params: D2sParams) -> list[StepResult]:
     source = (
         source_from_secrets_manager(params.source_secret_id)
         if params.source_secret_id
         else stack.source
     )
-    return [extract_day(runtime.spark, source, lake, params.target, params.extract_date)]
+    return [extract_day(runtime.spark, source, run, params.target, params.extract_date)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

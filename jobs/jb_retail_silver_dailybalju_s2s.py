@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from retail_etl.audit import Run
 from retail_etl.jobrun import run_glue_job
-from retail_etl.lake import Lake
 from retail_etl.params import S2sParams
 from retail_etl.runtime import Runtime
 from retail_etl.settings import LocalStack
@@ -18,8 +18,8 @@ from retail_etl.steps import StepResult, build_dailybalju
 JOB_NAME = "jb_retail_silver_dailybalju_s2s"
 
 
-def build(runtime: Runtime, lake: Lake, stack: LocalStack, params: S2sParams) -> list[StepResult]:
-    return [build_dailybalju(lake, params.extract_date)]
+def build(runtime: Runtime, run: Run, stack: LocalStack, params: S2sParams) -> list[StepResult]:
+    return [build_dailybalju(run, params.extract_date)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

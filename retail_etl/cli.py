@@ -151,10 +151,12 @@ def cmd_run(stack: LocalStack, args: argparse.Namespace) -> int:
         )
     started = time.monotonic()
     spark = local_spark(stack, "hist-retail-dailybatch")
+    lake = Lake(spark, stack.lake_root)
+    lake.check_writable()
     batch = DailyBatch(
         spark,
         stack.source,
-        Lake(spark, stack.lake_root),
+        lake,
         stack.catalog_database,
         progress=lambda r: print(
             f"  done {r.step:<34} {r.rows_out:>10,} {r.seconds:6.1f} s", flush=True

@@ -1,37 +1,39 @@
 """The shared body of the Glue entrypoints: parse, start the runtime, do the work, commit.
 
 Errors a user can act on become one line on stderr and exit code 1 (2 for bad arguments);
-nothing is written before the arguments are valid.
+nothing is written before the arguments are valid, and nothing is published unless every gate
+passed. Each run leaves its record under the lake's `_audit/runs/`, failed or not.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from retail_etl import glue_catalog
+from retail_etl.audit import Run
 from retail_etl.errors import ArgumentError, EtlError, one_line
 from retail_etl.lake import Lake
 from retail_etl.params import DEFAULT_LAKE_ROOT, JobParams
+from retail_etl.publish import Catalog, GlueCatalog, HiveCatalog
 from retail_etl.runtime import Runtime, on_glue
 from retail_etl.settings import CATALOG_DATABASE_GLUE, LocalStack
 from retail_etl.steps import StepResult
 
 P = TypeVar("P", bound=JobParams)
-Work = Callable[[Runtime, Lake, LocalStack, P], list[StepResult]]
+Work = Callable[[Runtime, Run, LocalStack, P], list[StepResult]]
 
 
-def forget_emptied_days(glue: Any, results: Sequence[StepResult], day: date) -> list[str]:
-    """On Glue: the catalog forgets the day of each table a step left without rows (the lake
-    already has no folder for it). Returns the tables touched."""
-    emptied = sorted({result.table for result in results if result.rows_out == 0})
-    for table in emptied:
-        glue_catalog.forget_days(glue, CATALOG_DATABASE_GLUE, table, [day])
-    return emptied
+def catalog_for(runtime: Runtime, stack: LocalStack, glue: bool) -> Catalog:
+    """The Glue Data Catalog on Glue; Spark's Hive catalog elsewhere."""
+    if glue:
+        import boto3
+
+        return GlueCatalog(boto3.client("glue"), CATALOG_DATABASE_GLUE)
+    return HiveCatalog(runtime.spark, stack.catalog_database)
 
 
 def run_glue_job(
@@ -54,25 +56,45 @@ def run_glue_job(
         print(f"{job_name}: error: {err}", file=sys.stderr)
         return 2
     stack = LocalStack.from_environ(os.environ)
-    lake_root = params.lake_root or (
-        DEFAULT_LAKE_ROOT if on_glue(params.glue_args) else stack.lake_root
-    )
+    glue = on_glue(params.glue_args)
+    lake_root = params.lake_root or (DEFAULT_LAKE_ROOT if glue else stack.lake_root)
+    run: Run | None = None
     try:
         runtime = Runtime.start(job_name, params.glue_args, stack)
-        results = work(runtime, Lake(runtime.spark, lake_root), stack, params)
-        if on_glue(params.glue_args):
-            import boto3
-
-            forget_emptied_days(boto3.client("glue"), results, params.extract_date)
+        lake = Lake(runtime.spark, lake_root)
+        lake.check_writable()
+        run = Run(
+            job_name,
+            lake,
+            catalog_for(runtime, stack, glue),
+            glue_job_run_id=params.glue_args.get("JOB_RUN_ID"),
+        )
+        results = work(runtime, run, stack, params)
+        record = run.save()
         runtime.commit()
-    except EtlError as err:
-        print(f"{job_name}: error: {err}", file=sys.stderr)
+    except Exception as err:
+        if run is not None:
+            _save_failed(run, err, job_name)
+        if isinstance(err, EtlError):
+            print(f"{job_name}: error: {err}", file=sys.stderr)
+        else:  # anything else still ends as one line, with the trace in the log
+            logging.getLogger(job_name).exception("unexpected failure")
+            print(f"{job_name}: error: {one_line(err)}", file=sys.stderr)
         return 1
-    except Exception as err:  # anything else still ends as one line, with the trace in the log
-        logging.getLogger(job_name).exception("unexpected failure")
-        print(f"{job_name}: error: {one_line(err)}", file=sys.stderr)
-        return 1
+    if glue:
+        print(f"{job_name}: run record {json.dumps(record)}")
     for result in results:
-        written = result.note or f"{result.rows_out:,} rows written to {result.location}"
+        written = result.note or f"{result.rows_out:,} rows published from {result.location}"
         print(f"{job_name}: {result.step} {params.day}: {written} in {result.seconds:.1f} s")
+    print(f"{job_name}: run {run.run_id}: {len(run.gate_results)} gates passed")
     return 0
+
+
+def _save_failed(run: Run, err: BaseException, job_name: str) -> None:
+    try:
+        record = run.save(err)
+    except Exception as also:  # the lake itself may be what failed
+        logging.getLogger(job_name).warning("could not save the run record: %s", one_line(also))
+        return
+    if run.glue_job_run_id:
+        print(f"{job_name}: run record {json.dumps(record)}")

@@ -5,6 +5,7 @@ The local folder and S3 differ only in the root, so the same calls run on a lapt
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from py4j.java_gateway import JavaObject
 
 PARTITION_COLUMN = "extract_date"
+# Every run writes into a folder of its own under the table, `_runs/<run id>/extract_date=D/`;
+# the catalog's partition for D points at the published one. Readers that list the table's
+# folder instead see nothing there: Spark and Hive skip folders whose name starts with `_`.
+RUNS_FOLDER = "_runs"
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ ALL_TABLES = (
 class WriteResult:
     table: LakeTable
     rows: int
-    location: str
+    location: str  # where the day's files are ("" when a run wrote none)
 
 
 class Lake:
@@ -57,11 +62,105 @@ class Lake:
         self.spark = spark
         self.root = root.rstrip("/")
 
+    def check_writable(self) -> None:
+        """Write and remove a small file under the root, so a lake that cannot be written fails
+        before anything else is done (the source is not even asked)."""
+        from retail_etl.errors import EtlError, one_line
+
+        probe = self._hadoop_path(f"{self.root}/_audit/.write-probe-{os.getpid()}")
+        try:
+            fs = probe.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+            fs.create(probe, True).close()
+            fs.delete(probe, False)
+        except Exception as err:
+            raise EtlError(f"the lake root {self.root} is not writable: {one_line(err)}") from None
+
     def location(self, table: LakeTable) -> str:
         return f"{self.root}/{table.path}"
 
     def partition_location(self, table: LakeTable, day: date) -> str:
         return f"{self.location(table)}/{PARTITION_COLUMN}={day.isoformat()}"
+
+    def run_location(self, table: LakeTable, run_id: str) -> str:
+        return f"{self.location(table)}/{RUNS_FOLDER}/{run_id}"
+
+    def run_day_location(self, table: LakeTable, run_id: str, day: date) -> str:
+        return f"{self.run_location(table, run_id)}/{PARTITION_COLUMN}={day.isoformat()}"
+
+    def write_run(self, df: DataFrame, table: LakeTable, run_id: str, day: date) -> WriteResult:
+        """Write `df` as `day` of `table` into this run's own folder; nothing else changes.
+
+        Nothing a reader can see moves: the day is published later by pointing the catalog at
+        the folder. A day without rows writes no folder (location "").
+        """
+        observed = Observation(f"rows_{table.name}")
+        (
+            df.withColumn(PARTITION_COLUMN, F.lit(day.isoformat()))
+            .observe(observed, F.count(F.lit(1)).alias("rows"))
+            .write.mode("errorifexists")
+            .partitionBy(PARTITION_COLUMN)
+            .parquet(self.run_location(table, run_id))
+        )
+        rows = int(observed.get["rows"])
+        location = self.run_day_location(table, run_id, day) if rows else ""
+        return WriteResult(table, rows, location)
+
+    def read_location(self, location: str, schema: str) -> DataFrame:
+        """The files of one published day, read with the contract's schema."""
+        return self.spark.read.schema(schema).parquet(location)
+
+    def runs_holding(self, table: LakeTable, day: date) -> dict[str, str]:
+        """Run id -> folder, for every run folder of `table` that holds `day`."""
+        found = {}
+        for run_id in self.list_names(f"{self.location(table)}/{RUNS_FOLDER}"):
+            location = self.run_day_location(table, run_id, day)
+            if self.exists(location):
+                found[run_id] = location
+        return found
+
+    def exists(self, location: str) -> bool:
+        path = self._hadoop_path(location)
+        return bool(path.getFileSystem(self._hadoop_conf()).exists(path))
+
+    def remove(self, location: str) -> None:
+        path = self._hadoop_path(location)
+        path.getFileSystem(self._hadoop_conf()).delete(path, True)
+
+    def list_names(self, folder: str) -> list[str]:
+        """The names of the folders in `folder`, sorted (none when it does not exist)."""
+        path = self._hadoop_path(folder)
+        fs = path.getFileSystem(self._hadoop_conf())
+        if not fs.exists(path):
+            return []
+        return sorted(s.getPath().getName() for s in fs.listStatus(path) if s.isDirectory())
+
+    def list_files(self, folder: str) -> list[str]:
+        path = self._hadoop_path(folder)
+        fs = path.getFileSystem(self._hadoop_conf())
+        if not fs.exists(path):
+            return []
+        return sorted(s.getPath().getName() for s in fs.listStatus(path) if s.isFile())
+
+    def write_text(self, location: str, text: str) -> None:
+        """Write a small file whole (a run record); on S3 a PUT, atomic for readers."""
+        path = self._hadoop_path(location)
+        out = path.getFileSystem(self._hadoop_conf()).create(path, True)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+
+    def read_text(self, location: str) -> str:
+        path = self._hadoop_path(location)
+        stream = path.getFileSystem(self._hadoop_conf()).open(path)
+        try:
+            jvm = self.spark.sparkContext._jvm
+            return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))  # type: ignore[union-attr]
+        finally:
+            stream.close()
+
+    def _hadoop_conf(self) -> JavaObject:
+        return self.spark.sparkContext._jsc.hadoopConfiguration()
 
     def write_day(self, df: DataFrame, table: LakeTable, day: date) -> WriteResult:
         """Replace `day`'s partition of `table` with `df`, leaving every other day as it was.

@@ -71,8 +71,14 @@ class LocalPostgres:
         self.owner = _owner() if self.managed else None
 
     @property
+    def server_dir(self) -> Path:
+        """The data directory as the server account reaches it: the real folder, not the link
+        in a private clone (e.g. under /root) that the account cannot traverse."""
+        return self.data_dir.resolve()
+
+    @property
     def log_file(self) -> Path:
-        return self.data_dir / "server.log"
+        return self.server_dir / "server.log"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, Any] = {"capture_output": True, "text": True, "check": False}
@@ -114,10 +120,8 @@ class LocalPostgres:
             return self._reachable()
         if not self.initialised():
             return False
-        return (
-            self._run(pg_bin("pg_ctl"), "status", "-D", str(self.data_dir), check=False).returncode
-            == 0
-        )
+        status = self._run(pg_bin("pg_ctl"), "status", "-D", str(self.server_dir), check=False)
+        return status.returncode == 0
 
     def start(self) -> bool:
         """Create the cluster if needed and start it; True when it was not running before."""
@@ -132,7 +136,7 @@ class LocalPostgres:
             self._run(
                 pg_bin("initdb"),
                 "-D",
-                str(self.data_dir),
+                str(self.server_dir),
                 "-U",
                 self.user,
                 "--auth=trust",
@@ -151,7 +155,7 @@ class LocalPostgres:
             "-t",
             "60",
             "-D",
-            str(self.data_dir),
+            str(self.server_dir),
             "-l",
             str(self.log_file),
             "-o",
@@ -163,7 +167,7 @@ class LocalPostgres:
     def stop(self) -> bool:
         if not self.managed or not self.running():
             return False
-        self._run(pg_bin("pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+        self._run(pg_bin("pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.server_dir))
         return True
 
     def connect(self, database: str | None = None, autocommit: bool = False) -> Any:

@@ -13,6 +13,8 @@ TARGETS = ("balju", "sales")
 DEFAULT_LAKE_ROOT = "s3://hist-retail"
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A business day D covers [D, D + 1 day): the last day a date can follow.
+LAST_DAY = date(9999, 12, 30)
 
 
 def parse_extract_date(value: str) -> date:
@@ -20,9 +22,14 @@ def parse_extract_date(value: str) -> date:
     if not _ISO_DAY.fullmatch(value):
         raise ArgumentError(f"--EXTRACT_DATE {value!r} is not a date in YYYY-MM-DD form")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ArgumentError(f"--EXTRACT_DATE {value!r} is not a real calendar date") from None
+    if day > LAST_DAY:
+        raise ArgumentError(
+            f"--EXTRACT_DATE {value!r} is out of range: the last business day is {LAST_DAY}"
+        )
+    return day
 
 
 def parse_target(value: str) -> str:
@@ -42,11 +49,44 @@ def resolve_options(
     """
     from awsglue.utils import GlueArgumentError, getResolvedOptions
 
+    check_forms(argv, [*required, *optional])
     present = [name for name in optional if f"--{name}" in argv]
     try:
         return dict(getResolvedOptions(["job", *argv], [*required, *present]))
     except GlueArgumentError as err:
         raise ArgumentError(str(err)) from None
+
+
+def check_forms(argv: Sequence[str], names: Sequence[str]) -> None:
+    """Refuse every form of an argument that awsglue's parser would silently ignore.
+
+    `--LAKE_ROOT=/x`, `--LAKE-ROOT /x` and `--lake_root /x` are not `--LAKE_ROOT /x` to it, so
+    the job would run on the default lake; an empty value or a name given twice is as unclear.
+    On Glue (`--JOB_RUN_ID` present) other names are Glue's own arguments and pass; elsewhere an
+    unknown name is a mistake.
+    """
+    on_glue = "--JOB_RUN_ID" in argv
+    seen: set[str] = set()
+    for position, token in enumerate(argv):
+        if not token.startswith("--"):
+            continue
+        name, equals, _ = token[2:].partition("=")
+        canonical = name.upper().replace("-", "_")
+        if canonical in names and (equals or name != canonical):
+            raise ArgumentError(f"{token!r} is not read: write --{canonical} VALUE")
+        if name in names:
+            if name in seen:
+                raise ArgumentError(f"--{name} is given twice")
+            seen.add(name)
+            value = argv[position + 1] if position + 1 < len(argv) else None
+            if value is not None and not value.strip():
+                raise ArgumentError(f"--{name} is empty")
+        elif not on_glue:
+            raise ArgumentError(
+                f"{token!r} is not an argument of this job (it takes "
+                + ", ".join(f"--{n}" for n in names if n != "JOB_NAME")
+                + ")"
+            )
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pyspark.sql import SparkSession
 
@@ -30,9 +33,44 @@ def on_glue(glue_args: Mapping[str, str]) -> bool:
     return bool(glue_args.get("JOB_RUN_ID"))
 
 
+# Locks this process holds, by path: one per local catalog, kept until the process ends.
+_HELD: dict[Path, IO[str]] = {}
+
+
+def hold_local_catalog(stack: LocalStack) -> None:
+    """Wait until no other process uses this stack's local catalog, then keep it to ourselves.
+
+    The catalog is an embedded Derby database, which one process at a time may open: a second
+    `make run` (or `make sql` during a run) waits here, saying so once, instead of failing half
+    way through a batch. The lock is the kernel's, so a killed holder releases it.
+    """
+    path = stack.home / "catalog.lock"
+    if path in _HELD:
+        return
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        print(
+            f"waiting for process {holder} to finish: the local catalog ({stack.metastore}) "
+            "takes one Spark process at a time",
+            file=sys.stderr,
+            flush=True,
+        )
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _HELD[path] = handle
+
+
 def local_spark(stack: LocalStack, app_name: str, shuffle_partitions: int = 8) -> SparkSession:
     """A local SparkSession with the JDBC driver and a Hive metastore standing in for Glue's."""
     stack.home.mkdir(parents=True, exist_ok=True)
+    hold_local_catalog(stack)
     builder = (
         SparkSession.builder.appName(app_name)
         .master("local[*]")

@@ -109,7 +109,7 @@ class LocalStack:
             "catalog_warehouse": str(self.warehouse),
             "home": str(self.home),
             "jdbc_driver_jar": JDBC_DRIVER_JAR,
+            # whether one is set, never the password itself
+            "source_password_set": bool(self.source.password),
         }
-        if self.source.password:
-            facts["source_password"] = self.source.password
         return facts

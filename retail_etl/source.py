@@ -1,13 +1,24 @@
-"""Reading one business day of a fact table from PostgreSQL over Spark JDBC."""
+"""Reading one business day of a fact table from PostgreSQL over Spark JDBC, at one moment.
+
+Every parallel JDBC partition is a connection of its own, and so, by default, a snapshot of its
+own: rows changed while a day is read would make the day match the source at no moment. So a
+read happens inside a `SourceSnapshot`, as `pg_dump -j` does it: a coordinating connection opens
+a REPEATABLE READ transaction, exports its snapshot (`pg_export_snapshot()`) and keeps it open
+for the whole read; it counts the day and sums its control totals, and every partition imports
+the same snapshot before it reads. PostgreSQL 10 and later export snapshots on a hot standby too.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from types import TracebackType
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from retail_etl.errors import SourceUnavailableError
+from retail_etl.errors import EtlError, SourceUnavailableError, java_reason
 from retail_etl.settings import SourceDb
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -18,11 +29,13 @@ ROWS_PER_READ_PARTITION = 250_000
 
 @dataclass(frozen=True)
 class FactTable:
-    """A source fact table, its key, and the column that says which business day a row is in."""
+    """A source fact table, its key, the column that says which business day a row is in, and
+    the control sums (name: SQL expression) the extracted day must reproduce."""
 
     name: str
     key: str
     day_column: str
+    control_sums: Mapping[str, str] = field(default_factory=dict)
 
     def day_filter(self, day: date) -> str:
         """SQL for business day `day`: a half-open range on the indexed column.
@@ -36,18 +49,37 @@ class FactTable:
 
 
 FACT_TABLES = {
-    "balju": FactTable("retail.balju", key="balju_id", day_column="balju_date"),
-    "sales": FactTable("retail.sales", key="sale_id", day_column="sold_at"),
+    "balju": FactTable(
+        "retail.balju",
+        key="balju_id",
+        day_column="balju_date",
+        control_sums={
+            "sum(order_qty)": "sum(order_qty)",
+            "sum(order_qty * unit_cost)": "sum(order_qty * unit_cost)",
+        },
+    ),
+    "sales": FactTable(
+        "retail.sales",
+        key="sale_id",
+        day_column="sold_at",
+        control_sums={
+            "sum(qty)": "sum(qty)",
+            "sum(qty * unit_price)": "sum(qty * unit_price)",
+            "sum(discount_amt)": "sum(discount_amt)",
+        },
+    ),
 }
 
 
 @dataclass(frozen=True)
 class DayExtent:
-    """How many rows the day has, and the key range the parallel read is split over."""
+    """How many rows the day has, the key range the parallel read is split over, and the
+    control sums, all as of the snapshot."""
 
     rows: int
     min_key: int | None
     max_key: int | None
+    sums: Mapping[str, Any] = field(default_factory=dict)
 
 
 def jdbc_options(source: SourceDb) -> dict[str, str]:
@@ -66,35 +98,137 @@ def jdbc_options(source: SourceDb) -> dict[str, str]:
     return options
 
 
-def day_extent(spark: SparkSession, source: SourceDb, table: FactTable, day: date) -> DayExtent:
-    """Ask PostgreSQL for the day's row count and key range (one small indexed query)."""
+# java.sql.Connection.TRANSACTION_REPEATABLE_READ
+_REPEATABLE_READ = 4
+
+
+class SourceSnapshot:
+    """One exported REPEATABLE READ snapshot of the source, open while the `with` block runs.
+
+    The coordinating connection lives in the Spark driver's JVM (Py4J), so it needs nothing but
+    the JDBC driver Spark already loads, locally and on Glue.
+    """
+
+    def __init__(self, spark: SparkSession, source: SourceDb) -> None:
+        self.spark = spark
+        self.source = source
+        self.id = ""
+        self._conn: Any = None
+
+    def __enter__(self) -> SourceSnapshot:
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        props = jvm.java.util.Properties()
+        for key, value in jdbc_options(self.source).items():
+            if key not in ("url", "driver", "fetchsize"):
+                props.setProperty(key, value)
+        try:
+            conn = jvm.org.postgresql.Driver().connect(self.source.jdbc_url, props)
+            conn.setAutoCommit(False)
+            conn.setTransactionIsolation(_REPEATABLE_READ)
+            self._conn = conn
+            (self.id,) = self.query("SELECT pg_export_snapshot()")
+        except Exception as err:
+            self.close()
+            raise SourceUnavailableError(
+                f"cannot read from PostgreSQL at {self.source.where} "
+                f"(database {self.source.database}, user {self.source.user}): "
+                f"{_driver_reason(err)}"
+            ) from None
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.rollback()  # it only ever read
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def query(self, sql: str) -> list[Any]:
+        """The first row of `sql`, in the snapshot, as Python values (numeric as Decimal)."""
+        statement = self._conn.createStatement()
+        try:
+            result = statement.executeQuery(sql)
+            result.next()
+            columns = result.getMetaData().getColumnCount()
+            # Py4J turns Long into int, BigDecimal into Decimal, String into str
+            return [result.getObject(n) for n in range(1, columns + 1)]
+        finally:
+            statement.close()
+
+    @property
+    def session_init_statement(self) -> str:
+        """What each JDBC partition runs first: join this snapshot.
+
+        Spark runs it after switching autocommit off (it does so when `fetchsize` > 0), so it is
+        the start of the transaction the partition's query then runs in.
+        """
+        return (
+            f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{self.id}'"
+        )
+
+
+def day_extent(snapshot: SourceSnapshot, table: FactTable, day: date) -> DayExtent:
+    """The day's row count, key range and control sums, in the snapshot (one indexed query)."""
+    sums = list(table.control_sums.values())
     query = (
-        f"SELECT count(*) AS n, min({table.key}) AS lo, max({table.key}) AS hi "
-        f"FROM {table.name} WHERE {table.day_filter(day)}"
+        f"SELECT count(*), min({table.key}), max({table.key})"
+        + "".join(f", {expression}" for expression in sums)
+        + f" FROM {table.name} WHERE {table.day_filter(day)}"
     )
     try:
-        row = spark.read.format("jdbc").options(**jdbc_options(source), query=query).load().first()
-    except Exception as err:  # py4j wraps the driver's error; the message is what matters
+        values = snapshot.query(query)
+    except Exception as err:
         raise SourceUnavailableError(
-            f"cannot read {table.name} from PostgreSQL at {source.where} "
-            f"(database {source.database}, user {source.user}): {_driver_reason(err)}"
-        ) from err
-    assert row is not None  # an aggregate always returns one row
-    return DayExtent(rows=int(row["n"]), min_key=row["lo"], max_key=row["hi"])
+            f"cannot read {table.name} from PostgreSQL at {snapshot.source.where}: "
+            f"{_driver_reason(err)}"
+        ) from None
+    rows, low, high, *totals = values
+    return DayExtent(
+        rows=int(rows),
+        min_key=low,
+        max_key=high,
+        sums=dict(zip(table.control_sums, totals, strict=True)),
+    )
+
+
+def read_partitions(rows: int) -> int:
+    """Parallel JDBC partitions for `rows`: one per ROWS_PER_READ_PARTITION, capped, because each
+    is a connection to the operational database."""
+    return max(1, min(MAX_READ_PARTITIONS, -(-rows // ROWS_PER_READ_PARTITION)))
 
 
 def read_day(
-    spark: SparkSession, source: SourceDb, table: FactTable, day: date, extent: DayExtent
+    spark: SparkSession,
+    snapshot: SourceSnapshot,
+    table: FactTable,
+    day: date,
+    extent: DayExtent,
 ) -> DataFrame:
-    """The day's rows, every column typed as in the source, read over parallel JDBC partitions.
+    """The day's rows as of the snapshot, every column typed as in the source, read over
+    parallel JDBC partitions.
 
     The date filter runs inside PostgreSQL (a subquery); Spark splits the day's key range into
-    partitions, each a further range on the primary key.
+    partitions, each a further range on the primary key. The DataFrame reads when an action
+    runs: that must happen while the snapshot is open.
     """
-    partitions = max(1, min(MAX_READ_PARTITIONS, -(-extent.rows // ROWS_PER_READ_PARTITION)))
+    if int(FETCH_SIZE) <= 0:
+        # autocommit would stay on and each statement would leave the snapshot's transaction
+        raise EtlError("FETCH_SIZE must be above 0: the snapshot needs autocommit off")
+    partitions = read_partitions(extent.rows)
     reader = spark.read.format("jdbc").options(
-        **jdbc_options(source),
+        **jdbc_options(snapshot.source),
         dbtable=f"(SELECT * FROM {table.name} WHERE {table.day_filter(day)}) AS business_day",
+        sessionInitStatement=snapshot.session_init_statement,
     )
     if extent.min_key is not None and extent.max_key is not None and partitions > 1:
         reader = reader.options(
@@ -109,8 +243,6 @@ def read_day(
 def _driver_reason(err: Exception) -> str:
     """The PostgreSQL driver's own sentence, dug out of a py4j/Spark stack trace."""
     text = str(err)
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith(("org.postgresql.util.PSQLException:", "java.net.")):
-            return line.split(":", 1)[1].strip()
-    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return java_reason(text) or (
+        text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    )

@@ -1,4 +1,8 @@
-"""What each Glue job does, as functions of a Spark session, the source and the lake."""
+"""What each Glue job does: write a run's days, check them with the gates, publish them.
+
+Every step is write -> audit -> publish: it writes into its run's own folder, checks what it
+wrote against the source (d2s) or the raw day (s2s), and only then switches the catalog.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
+from retail_etl import contract, gates, source, transforms
 from retail_etl import lake as tables
-from retail_etl import source, transforms
-from retail_etl.lake import Lake, LakeTable, WriteResult
+from retail_etl.audit import Run
+from retail_etl.lake import LakeTable
+from retail_etl.publish import Output
 from retail_etl.settings import SourceDb
 
 log = logging.getLogger(__name__)
@@ -31,100 +38,184 @@ class StepResult:
 
 
 def extract_day(
-    spark: SparkSession, source_db: SourceDb, lake: Lake, target: str, day: date
+    spark: SparkSession, source_db: SourceDb, run: Run, target: str, day: date
 ) -> StepResult:
-    """d2s: copy business day `day` of `target` from PostgreSQL into `factdata/<target>/`."""
+    """d2s: business day `day` of `target`, as of one snapshot of PostgreSQL, into the raw table.
+
+    The gates compare what was written with the snapshot's own count, control sums and key.
+    """
     started = time.monotonic()
     fact = source.FACT_TABLES[target]
-    extent = source.day_extent(spark, source_db, fact, day)
-    if extent.rows == 0:
-        log.warning(
-            "%s has no rows for %s; removing any earlier extract of that day", fact.name, day
+    table = tables.FACTDATA[target]
+    run.prepare([table])
+    with source.SourceSnapshot(spark, source_db) as snapshot:
+        extent = source.day_extent(snapshot, fact, day)
+        if extent.rows == 0:
+            log.warning("%s has no rows for %s; the day will be published empty", fact.name, day)
+        rows = source.read_day(spark, snapshot, fact, day, extent).transform(
+            transforms.with_extracted_at(datetime.now(UTC))
         )
-    rows = source.read_day(spark, source_db, fact, day, extent).transform(
-        transforms.with_extracted_at(datetime.now(UTC))
+        output = run.write(rows, table, day)  # the read happens here, inside the snapshot
+    run.check(
+        gates.raw_day_gates(
+            run.written(output),
+            table.name,
+            contract.of(table).key,
+            day,
+            extent.rows,
+            extent.sums,
+            fact.control_sums,
+        )
     )
-    written = lake.write_day(rows, tables.FACTDATA[target], day)
-    if written.rows != extent.rows:
-        # The source changed between the count and the read: say so rather than hide it.
-        log.warning("%s: counted %d rows, then read %d", fact.name, extent.rows, written.rows)
-    return _result(f"d2s:{target}", extent.rows, written, started)
+    run.publish([output])
+    return _result(f"d2s:{target}", extent.rows, output, started)
 
 
-def build_dailybalju(lake: Lake, day: date) -> StepResult:
-    """s2s: the day's purchase orders into `silver/dailybalju/`."""
+def build_dailybalju(run: Run, day: date) -> StepResult:
+    """s2s: the day's published purchase orders into `silver_dailybalju`."""
     started = time.monotonic()
-    balju = _raw_day(lake, "balju", day)
-    written = lake.write_day(transforms.daily_balju(balju), tables.SILVER_DAILYBALJU, day)
-    return _result("s2s:dailybalju", balju.count(), written, started)
+    raw_table, silver = tables.FACTDATA["balju"], tables.SILVER_DAILYBALJU
+    run.prepare([raw_table, silver])
+    balju = _raw_day(run, raw_table, day)
+    output = run.write(transforms.daily_balju(balju), silver, day)
+    written = run.written(output)
+    kept = balju.where(~F.col("status").eqNullSafe(F.lit("CANCELLED")))
+    run.check(
+        [
+            *gates.match_totals(
+                silver.name,
+                day,
+                gates.totals(kept, _zero_if_none(ORDERS_RAW)),
+                gates.totals(written, _zero_if_none(ORDERS_SILVER)),
+            ),
+            gates.primary_key(written, silver.name, contract.of(silver).key, day),
+        ]
+    )
+    run.publish([output])
+    return _result("s2s:dailybalju", balju.count(), output, started)
 
 
-def build_dailysales(lake: Lake, day: date) -> list[StepResult]:
-    """s2s: the day's sales lines into the item, store and hourly silver tables.
+# The balju gate: non-cancelled raw orders against the silver day's totals.
+ORDERS_RAW = {
+    "order_lines": "count(1)",
+    "order_qty": "sum(order_qty)",
+    "order_amount": "sum(order_qty * unit_cost)",
+}
+ORDERS_SILVER = {
+    "order_lines": "sum(order_lines)",
+    "order_qty": "sum(order_qty)",
+    "order_amount": "sum(order_amount)",
+}
+# The sales gates: the raw day's totals, and which of them each silver table must reproduce.
+SALES_RAW = {
+    "sales_qty": "sum(qty)",
+    "return_qty": "sum(CASE WHEN qty < 0 THEN -qty ELSE 0 END)",
+    "gross_amount": "sum(qty * unit_price)",
+    "discount_amount": "sum(discount_amt)",
+}
+SALES_TOTALS_OF = {
+    tables.SILVER_DAILYSALES_ITEM.name: (
+        "sales_qty", "return_qty", "gross_amount", "discount_amount", "net_amount",
+    ),
+    tables.SILVER_DAILYSALES_STORE.name: (
+        "sales_qty", "gross_amount", "discount_amount", "net_amount",
+    ),
+    tables.SILVER_DAILYSALES_HOURLY.name: ("sales_qty", "net_amount"),
+}  # fmt: skip
 
-    The raw day is cached once and feeds all three aggregates.
+
+def _zero_if_none(expressions: dict[str, str]) -> dict[str, str]:
+    """A day without rows sums to 0 on both sides, not to null on one and 0 on the other."""
+    return {name: f"coalesce({sql}, 0)" for name, sql in expressions.items()}
+
+
+def build_dailysales(run: Run, day: date) -> list[StepResult]:
+    """s2s: the day's published sales lines into the item, store and hourly silver tables.
+
+    All three are written and checked before any is published; then they are published back
+    to back, so a reader never sees some at the new totals and others at the old.
     """
-    sales = _raw_day(lake, "sales", day).cache()
-    outputs: list[tuple[str, LakeTable, DataFrame]] = [
-        (
-            "s2s:dailysales_item",
-            tables.SILVER_DAILYSALES_ITEM,
-            transforms.daily_sales_by_item(sales),
-        ),
-        (
-            "s2s:dailysales_store",
-            tables.SILVER_DAILYSALES_STORE,
-            transforms.daily_sales_by_store(sales),
-        ),
-        (
-            "s2s:dailysales_hourly",
-            tables.SILVER_DAILYSALES_HOURLY,
-            transforms.daily_sales_by_hour(sales),
-        ),
-    ]
+    raw_table = tables.FACTDATA["sales"]
+    silver_tables = (
+        tables.SILVER_DAILYSALES_ITEM,
+        tables.SILVER_DAILYSALES_STORE,
+        tables.SILVER_DAILYSALES_HOURLY,
+    )
+    run.prepare([raw_table, *silver_tables])
+    sales = _raw_day(run, raw_table, day).cache()
     try:
         rows_in = sales.count()
-        results = []
-        for step, table, df in outputs:
+        raw_totals = gates.totals(sales, _zero_if_none(SALES_RAW))
+        raw_totals["net_amount"] = raw_totals["gross_amount"] - raw_totals["discount_amount"]
+        builds = (
+            transforms.daily_sales_by_item(sales),
+            transforms.daily_sales_by_store(sales),
+            transforms.daily_sales_by_hour(sales),
+        )
+        outputs: list[Output] = []
+        seconds: list[float] = []
+        for table, df in zip(silver_tables, builds, strict=True):
             started = time.monotonic()
-            results.append(_result(step, rows_in, lake.write_day(df, table, day), started))
-        return results
+            output = run.write(df, table, day)
+            written = run.written(output)
+            names = SALES_TOTALS_OF[table.name]
+            run.check(
+                [
+                    *gates.match_totals(
+                        table.name,
+                        day,
+                        {n: raw_totals[n] for n in names},
+                        gates.totals(written, _zero_if_none({n: f"sum({n})" for n in names})),
+                    ),
+                    gates.primary_key(written, table.name, contract.of(table).key, day),
+                ]
+            )
+            if table is tables.SILVER_DAILYSALES_STORE:
+                run.check([_receipts_per_store(sales, written, table, day)])
+            outputs.append(output)
+            seconds.append(time.monotonic() - started)
+        run.publish(outputs)
+        return [
+            _result(f"s2s:{o.table.name.removeprefix('silver_')}", rows_in, o, 0.0, s)
+            for o, s in zip(outputs, seconds, strict=True)
+        ]
     finally:
         sales.unpersist()
 
 
-def _raw_day(lake: Lake, target: str, day: date) -> DataFrame:
-    """The day's raw partition; no rows, in the contract's shape, when d2s found none."""
-    table = tables.FACTDATA[target]
-    df = lake.read_day(table, day)
+def _receipts_per_store(
+    sales: DataFrame, written: DataFrame, table: LakeTable, day: date
+) -> gates.GateResult:
+    """AggregateMatch of distinct receipts, store by store."""
+    expected = {
+        r[0]: r[1] for r in sales.groupBy("store_id").agg(F.countDistinct("receipt_no")).collect()
+    }
+    found = {r[0]: r[1] for r in written.select("store_id", "receipt_count").collect()}
+    return gates.GateResult(
+        "AggregateMatch", table.name, day, "receipt_count by store", expected, found
+    )
+
+
+def _raw_day(run: Run, table: LakeTable, day: date) -> DataFrame:
+    """The published raw day; no rows, in the contract's shape, when the day has none."""
+    df = run.read_published(table, day)
     if df is None:
-        log.warning("%s has no partition for %s; the silver day will be empty", table.name, day)
-        return lake.spark.createDataFrame([], RAW_SCHEMAS[target])
+        log.warning(
+            "%s has no published rows for %s; the silver day will be empty", table.name, day
+        )
+        return run.lake.spark.createDataFrame([], contract.of(table).ddl)
     return df
 
 
-# The raw tables as the source contract types them, plus `_extracted_at`.
-RAW_SCHEMAS = {
-    "balju": (
-        "balju_id bigint, balju_date date, store_id int, item_id int, supplier_id int, "
-        "order_qty int, unit_cost decimal(12,2), status string, created_at timestamp, "
-        "updated_at timestamp, _extracted_at timestamp"
-    ),
-    "sales": (
-        "sale_id bigint, receipt_no string, sold_at timestamp, store_id int, item_id int, "
-        "qty int, unit_price decimal(12,2), discount_amt decimal(12,2), payment_method string, "
-        "_extracted_at timestamp"
-    ),
-}
-
-
-def _result(step: str, rows_in: int | None, written: WriteResult, started: float) -> StepResult:
+def _result(
+    step: str, rows_in: int | None, output: Output, started: float, seconds: float | None = None
+) -> StepResult:
     return StepResult(
         step=step,
-        table=written.table.name,
+        table=output.table.name,
         rows_in=rows_in,
-        rows_out=written.rows,
-        seconds=time.monotonic() - started,
-        location=written.location,
-        note="no rows: the day has no partition" if written.rows == 0 else "",
+        rows_out=output.rows,
+        seconds=seconds if seconds is not None else time.monotonic() - started,
+        location=output.location,
+        note="no rows: the day is published empty" if output.rows == 0 else "",
     )

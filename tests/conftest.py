@@ -8,15 +8,18 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aws_limits
 import pytest
 
+from retail_etl.audit import Run
 from retail_etl.lake import Lake
 from retail_etl.localpg import LocalPostgres
+from retail_etl.publish import HiveCatalog
 from retail_etl.runtime import local_spark
 from retail_etl.settings import LocalStack, SourceDb
 
@@ -81,6 +84,24 @@ def spark(stack: LocalStack):  # type: ignore[no-untyped-def]
 def lake(spark, tmp_path: Path) -> Lake:  # type: ignore[no-untyped-def]
     """A fresh, empty lake folder for one test."""
     return Lake(spark, str(tmp_path / "lake"))
+
+
+@pytest.fixture
+def catalog(spark) -> Iterator[HiveCatalog]:  # type: ignore[no-untyped-def]
+    """A local catalog database of one test's own, dropped after it (its files stay)."""
+    database = f"test_{uuid.uuid4().hex[:10]}"
+    yield HiveCatalog(spark, database)
+    spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+
+
+@pytest.fixture
+def new_run(lake: Lake, catalog: HiveCatalog) -> Callable[..., Run]:
+    """Runs of a job against the test's lake and catalog, each with a new run id."""
+
+    def make(job: str = "test_job") -> Run:
+        return Run(job, lake, catalog)
+
+    return make
 
 
 def lake_files(root: Path) -> dict[str, tuple[int, int]]:

@@ -20,8 +20,8 @@ from retail_etl.steps import extract_day
 DAY = date(2015, 1, 5)
 
 
-def test_sales_day_matches_sql_including_edges(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
-    result = extract_day(spark, stack.source, lake, "sales", DAY)
+def test_sales_day_matches_sql_including_edges(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
+    result = extract_day(spark, stack.source, new_run(), "sales", DAY)
 
     # the contract's definition, written differently from the job's half-open range
     expected = sql_one(
@@ -47,8 +47,8 @@ def test_sales_day_matches_sql_including_edges(spark, stack, seeded, lake) -> No
     }
 
 
-def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
-    result = extract_day(spark, stack.source, lake, "sales", DAY)
+def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
+    result = extract_day(spark, stack.source, new_run(), "sales", DAY)
     schema = spark.read.parquet(result.location).schema
     assert schema.names == [
         "sale_id", "receipt_no", "sold_at", "store_id", "item_id", "qty", "unit_price",
@@ -60,8 +60,8 @@ def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake) -> N
     assert schema["sold_at"].dataType == TimestampType()
 
 
-def test_balju_day_matches_sql(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
-    result = extract_day(spark, stack.source, lake, "balju", DAY)
+def test_balju_day_matches_sql(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
+    result = extract_day(spark, stack.source, new_run(), "balju", DAY)
     expected = sql_one(
         seeded,
         "SELECT count(*), sum(order_qty), sum(unit_cost), "
@@ -84,18 +84,15 @@ def test_balju_day_matches_sql(spark, stack, seeded, lake) -> None:  # type: ign
 def test_read_is_split_and_filtered_inside_postgresql(spark, stack, seeded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(source, "ROWS_PER_READ_PARTITION", 200)
     fact = source.FACT_TABLES["sales"]
-    extent = source.day_extent(spark, stack.source, fact, DAY)
-    df = source.read_day(spark, stack.source, fact, DAY, extent)
-    assert df.rdd.getNumPartitions() == 5  # 802 rows / 200 per partition, rounded up
-    plan = df._jdf.queryExecution().executedPlan().toString()
-    assert "sold_at >= DATE '2015-01-05' AND sold_at < DATE '2015-01-06'" in plan
-    assert (
-        df.count()
-        == extent.rows
-        == sql_one(seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = '2015-01-05'")[
-            0
-        ]
-    )
+    with source.SourceSnapshot(spark, stack.source) as snapshot:
+        extent = source.day_extent(snapshot, fact, DAY)
+        df = source.read_day(spark, snapshot, fact, DAY, extent)
+        assert df.rdd.getNumPartitions() == 5  # 802 rows / 200 per partition, rounded up
+        plan = df._jdf.queryExecution().executedPlan().toString()
+        assert "sold_at >= DATE '2015-01-05' AND sold_at < DATE '2015-01-06'" in plan
+        rows = df.count()
+    expected = "SELECT count(*) FROM retail.sales WHERE sold_at::date = '2015-01-05'"
+    assert rows == extent.rows == sql_one(seeded, expected)[0]
 
 
 def test_a_day_above_the_cap_opens_no_more_than_eight_connections(spark, stack, seeded) -> None:  # type: ignore[no-untyped-def]
@@ -103,27 +100,30 @@ def test_a_day_above_the_cap_opens_no_more_than_eight_connections(spark, stack, 
     # connection to the operational database, so the read is capped at 8 (README).
     fact = source.FACT_TABLES["sales"]
     huge = source.DayExtent(rows=4_000_000, min_key=1, max_key=4_000_000)
-    df = source.read_day(spark, stack.source, fact, DAY, huge)
-    assert df.rdd.getNumPartitions() == 8
     just_over = source.DayExtent(rows=8 * 250_000 + 1, min_key=1, max_key=2_000_001)
-    assert source.read_day(spark, stack.source, fact, DAY, just_over).rdd.getNumPartitions() == 8
+    with source.SourceSnapshot(spark, stack.source) as snapshot:
+        assert source.read_day(spark, snapshot, fact, DAY, huge).rdd.getNumPartitions() == 8
+        assert source.read_day(spark, snapshot, fact, DAY, just_over).rdd.getNumPartitions() == 8
 
 
-def test_rerun_replaces_the_day_and_touches_no_other(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
-    extract_day(spark, stack.source, lake, "sales", date(2015, 1, 6))
-    first = extract_day(spark, stack.source, lake, "sales", DAY)
+def test_rerun_replaces_the_day_and_touches_no_other(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
+    extract_day(spark, stack.source, new_run(), "sales", date(2015, 1, 6))
+    first = extract_day(spark, stack.source, new_run(), "sales", DAY)
     root = Path(lake.root)
     neighbour = {k: v for k, v in lake_files(root).items() if "2015-01-06" in k}
     time.sleep(0.01)
 
-    again = extract_day(spark, stack.source, lake, "sales", DAY)
+    again = extract_day(spark, stack.source, new_run(), "sales", DAY)
 
     assert again.rows_out == first.rows_out
     assert spark.read.parquet(again.location).count() == first.rows_out  # replaced, not appended
+    published = new_run().catalog.day_location(tables.FACTDATA["sales"], DAY)
+    assert published is not None and published.endswith(again.location)
+    assert again.location != first.location
     assert {k: v for k, v in lake_files(root).items() if "2015-01-06" in k} == neighbour
 
 
-def test_a_day_that_became_empty_leaves_no_rows_behind(spark, stack, seeded, lake) -> None:  # type: ignore[no-untyped-def]
+def test_a_day_that_became_empty_leaves_no_rows_behind(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
     empty_day = date(2015, 3, 1)
     with seeded.connect() as conn:
         conn.execute(
@@ -131,22 +131,24 @@ def test_a_day_that_became_empty_leaves_no_rows_behind(spark, stack, seeded, lak
             "1.00, 0.00, 'CARD')"
         )
     try:
-        assert extract_day(spark, stack.source, lake, "sales", empty_day).rows_out == 1
+        assert extract_day(spark, stack.source, new_run(), "sales", empty_day).rows_out == 1
     finally:
         with seeded.connect() as conn:
             conn.execute("DELETE FROM retail.sales WHERE sale_id = 9100000000000001")
 
-    result = extract_day(spark, stack.source, lake, "sales", empty_day)
+    result = extract_day(spark, stack.source, new_run(), "sales", empty_day)
 
     assert (result.rows_in, result.rows_out) == (0, 0)
-    assert result.note == "no rows: the day has no partition"
-    assert not lake.has_day(tables.FACTDATA["sales"], empty_day)
+    assert result.note == "no rows: the day is published empty"
+    run = new_run()
+    assert run.catalog.day_location(tables.FACTDATA["sales"], empty_day) is None
+    assert lake.runs_holding(tables.FACTDATA["sales"], empty_day) != {}  # kept for a rollback
 
 
-def test_unreachable_source_names_host_and_port_and_writes_nothing(spark, lake) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_source_names_host_and_port_and_writes_nothing(spark, lake, new_run) -> None:  # type: ignore[no-untyped-def]
     closed = SourceDb("127.0.0.1", free_port(), "retail", "retail")
     started = time.monotonic()
     with pytest.raises(SourceUnavailableError, match=rf"PostgreSQL at 127\.0\.0\.1:{closed.port}"):
-        extract_day(spark, closed, lake, "balju", DAY)
+        extract_day(spark, closed, new_run(), "balju", DAY)
     assert time.monotonic() - started < 30
     assert lake_files(Path(lake.root)) == {}

@@ -1,4 +1,4 @@
-"""On Glue, a job that empties a day makes the catalog forget that day's partition (moto)."""
+"""On Glue, jobs publish a day by pointing its catalog partition at their folder (moto)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from moto import mock_aws
 
 from retail_etl import glue_catalog
-from retail_etl.jobrun import forget_emptied_days
-from retail_etl.steps import StepResult
+from retail_etl.errors import EtlError
+from retail_etl.lake import LakeTable
+from retail_etl.publish import GlueCatalog
 
 DATABASE = "hist-retail"
 DAY = date(2015, 1, 5)
@@ -52,21 +53,33 @@ def catalogued(glue, table: str) -> list[str]:  # type: ignore[no-untyped-def]
     return sorted(p["Values"][0] for p in partitions)
 
 
-def result(table: str, rows: int) -> StepResult:
-    return StepResult("step", table, None, rows, 0.0, f"s3://lake/{table}")
+def test_publishing_creates_moves_and_removes_a_days_partition(glue) -> None:  # type: ignore[no-untyped-def]
+    catalog = GlueCatalog(glue, DATABASE)
+    table = LakeTable("factdata_balju", "factdata/balju")
+    first = "s3://lake/factdata/balju/_runs/20150106T010000000000Z-aaaaaa/extract_date=2015-01-05"
+    second = "s3://lake/factdata/balju/_runs/20150107T010000000000Z-bbbbbb/extract_date=2015-01-05"
+    add_days(glue, "factdata_balju", [DAY + timedelta(days=1)])
 
-
-def test_only_the_emptied_tables_forget_the_day(glue) -> None:  # type: ignore[no-untyped-def]
-    add_days(glue, "factdata_balju", [DAY, DAY + timedelta(days=1)])
-    add_days(glue, "silver_dailybalju", [DAY])
-
-    touched = forget_emptied_days(
-        glue, [result("factdata_balju", 0), result("silver_dailybalju", 12)], DAY
-    )
-
-    assert touched == ["factdata_balju"]
+    catalog.set_day(table, DAY, first)
+    assert catalog.day_location(table, DAY) == first
+    catalog.set_day(table, DAY, second)
+    assert catalog.day_location(table, DAY) == second
+    (partition,) = [
+        p
+        for p in glue.get_partitions(DatabaseName=DATABASE, TableName="factdata_balju")[
+            "Partitions"
+        ]
+        if p["Values"] == ["2015-01-05"]
+    ]
+    assert partition["StorageDescriptor"]["Location"] == second
+    catalog.set_day(table, DAY, None)
+    assert catalog.day_location(table, DAY) is None
     assert catalogued(glue, "factdata_balju") == ["2015-01-06"]  # the next day is untouched
-    assert catalogued(glue, "silver_dailybalju") == ["2015-01-05"]
+
+
+def test_a_table_the_stack_did_not_declare_is_named(glue) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EtlError, match=r"table hist-retail\.factdata_sales is not in the Glue"):
+        GlueCatalog(glue, DATABASE).ensure_table(LakeTable("factdata_sales", "x"), "s3://x")
 
 
 def test_a_day_or_table_the_catalog_does_not_have_is_no_error(glue) -> None:  # type: ignore[no-untyped-def]

@@ -40,9 +40,10 @@ def test_entrypoints_run_the_day_in_process(spark, job_env, capsys) -> None:  # 
     assert jb_retail_silver_dailysales_s2s.main(["--EXTRACT_DATE", DAY]) == 0
 
     out = capsys.readouterr().out
-    assert "jb_retail_factdata_d2s: d2s:sales 2015-01-05: 802 rows written" in out
-    for table in (*tables.FACTDATA.values(), *tables.ALL_TABLES[2:]):
-        assert (job_env / table.path / f"extract_date={DAY}").is_dir(), table
+    assert "jb_retail_factdata_d2s: d2s:sales 2015-01-05: 802 rows published from " in out
+    for table in tables.ALL_TABLES:
+        (published,) = (job_env / table.path / "_runs").glob(f"*/extract_date={DAY}")
+        assert any(published.glob("part-*.parquet")), table
 
 
 BAD_INPUT = [
@@ -53,10 +54,18 @@ BAD_INPUT = [
         ["--TARGET_DATA", "sales", "--EXTRACT_DATE", "2015-01-05' OR '1'='1"],
         "--EXTRACT_DATE \"2015-01-05' OR '1'='1\"",
     ),
-    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", ""], "--EXTRACT_DATE ''"),
+    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", ""], "--EXTRACT_DATE is empty"),
     (["--TARGET_DATA", "orders", "--EXTRACT_DATE", DAY], "--TARGET_DATA 'orders'"),
     (["--EXTRACT_DATE", DAY], "required: --TARGET_DATA"),
     (["--TARGET_DATA", "balju"], "required: --EXTRACT_DATE"),
+    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", "9999-12-31"], "the last business day is"),
+    # forms awsglue's parser would ignore, running on the default lake instead
+    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--LAKE_ROOT=/x"], "'--LAKE_ROOT=/x'"),
+    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--LAKE-ROOT", "/x"], "'--LAKE-ROOT'"),
+    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--lake_root", "/x"], "'--lake_root'"),
+    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--LAKE_ROOT", ""], "--LAKE_ROOT is empty"),
+    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--LAKEROOT", "/x"], "'--LAKEROOT' is not"),
+    (["--TARGET_DATA", "sales", "--EXTRACT_DATE", DAY, "--EXTRACT_DATE", "2015-01-06"], "twice"),
 ]
 
 
@@ -102,10 +111,9 @@ def test_s2s_bad_date_is_refused_the_same_way(tmp_path) -> None:  # type: ignore
 
 
 def test_spark_submit_runs_a_job_script(spark, job_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    assert jb_retail_factdata_d2s.main(["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY]) == 0
     env = {
         **os.environ,
-        "RETAIL_ETL_HOME": str(tmp_path / "submit-home"),  # its own metastore: Derby locks
+        "RETAIL_ETL_HOME": str(tmp_path / "submit-home"),  # its own catalog: one process each
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
     }
@@ -113,13 +121,14 @@ def test_spark_submit_runs_a_job_script(spark, job_env, tmp_path) -> None:  # ty
         [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[1]",
          "--jars", "/usr/share/java/postgresql.jar",
          "--driver-java-options", "-Duser.timezone=UTC",
-         str(REPO / "jobs" / "jb_retail_silver_dailybalju_s2s.py"), "--EXTRACT_DATE", DAY],
+         str(REPO / "jobs" / "jb_retail_factdata_d2s.py"),
+         "--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "s2s:dailybalju 2015-01-05:" in done.stdout
-    written = lake_files(job_env / "silver" / "dailybalju")
-    assert any(k.startswith(f"extract_date={DAY}/part-") for k in written)
+    assert "d2s:balju 2015-01-05:" in done.stdout
+    written = lake_files(job_env / "factdata" / "balju")
+    assert any(f"/extract_date={DAY}/part-" in k for k in written)
 
 
 @mock_aws
@@ -152,3 +161,79 @@ def test_help_explains_the_arguments(tmp_path, capsys) -> None:  # type: ignore[
     out = capsys.readouterr().out
     assert "--TARGET_DATA balju|sales --EXTRACT_DATE YYYY-MM-DD" in out
     assert "--SOURCE_SECRET_ID" in out
+
+
+def test_an_unwritable_lake_fails_before_the_source_is_asked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        done = subprocess.run(
+            [sys.executable, str(REPO / "jobs" / "jb_retail_factdata_d2s.py"),
+             "--TARGET_DATA", "sales", "--EXTRACT_DATE", DAY, "--LAKE_ROOT", "/proc/lake"],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "RETAIL_ETL_HOME": str(tmp_path / "home"),
+                 "RETAIL_PG_PORT": str(listener.getsockname()[1])},
+        )  # fmt: skip
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert done.returncode == 1
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("jb_retail_factdata_d2s:")]
+    assert line.startswith(
+        "jb_retail_factdata_d2s: error: the lake root /proc/lake is not writable"
+    )
+
+
+def test_a_failing_spark_job_is_said_in_the_databases_words(spark, stack, seeded) -> None:  # type: ignore[no-untyped-def]
+    from retail_etl.errors import one_line
+    from retail_etl.source import jdbc_options
+
+    broken = spark.read.format("jdbc").options(
+        **jdbc_options(stack.source),
+        dbtable="(SELECT 1 / (count(*) - count(*)) AS x FROM retail.sales) q",
+    )
+    with pytest.raises(Exception) as failed:
+        broken.load().collect()
+    assert one_line(failed.value) == "ERROR: division by zero"
+
+
+def test_info_says_whether_a_password_is_set_never_which(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "RETAIL_ETL_HOME": str(tmp_path), "RETAIL_PG_PASSWORD": "s3cret-pw"}
+    done = subprocess.run(
+        [sys.executable, "-m", "retail_etl", "info", "--json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "s3cret-pw" not in done.stdout
+    assert '"source_password_set": true' in done.stdout
+
+
+def test_a_second_local_spark_process_waits_for_the_catalog_and_then_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The local catalog is an embedded Derby database: one process at a time. A second process
+    # says once that it waits, then runs once the first is gone.
+    script = (
+        "import os, sys, time\n"
+        "from retail_etl.runtime import local_spark\n"
+        "from retail_etl.settings import LocalStack\n"
+        "spark = local_spark(LocalStack.from_environ(os.environ), 'lock-test')\n"
+        "spark.sql('CREATE DATABASE IF NOT EXISTS lock_test')\n"
+        "print('ran', flush=True)\n"
+        "time.sleep(float(sys.argv[1]))\n"
+    )
+    env = {**os.environ, "RETAIL_ETL_HOME": str(tmp_path / "home"), "TZ": "UTC"}
+    first = subprocess.Popen(
+        [sys.executable, "-c", script, "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
+    )  # fmt: skip
+    assert first.stdout is not None and first.stdout.readline() == "ran\n"
+    second = subprocess.run(
+        [sys.executable, "-c", script, "0"], capture_output=True, text=True, env=env, timeout=300
+    )
+    first.wait(timeout=120)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert second.stdout == "ran\n"
+    waits = [line for line in second.stderr.splitlines() if line.startswith("waiting for process")]
+    assert waits == [
+        f"waiting for process {first.pid} to finish: the local catalog "
+        f"({tmp_path / 'home' / 'metastore_db'}) takes one Spark process at a time"
+    ]

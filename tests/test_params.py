@@ -73,3 +73,13 @@ def test_s2s_needs_only_the_date() -> None:
     assert (on_glue.lake_root, on_glue.glue_args["JOB_NAME"]) == ("s3://b", "jb")
     with pytest.raises(ArgumentError, match="--EXTRACT_DATE"):
         S2sParams.from_argv([])
+
+
+def test_glues_own_arguments_pass_on_glue_and_are_refused_elsewhere() -> None:
+    on_glue = [
+        "--EXTRACT_DATE", "2015-01-05", "--JOB_RUN_ID", "jr_1", "--TempDir", "s3://t",
+        "--job-bookmark-option", "job-bookmark-disable", "--enable-metrics", "true",
+    ]  # fmt: skip
+    assert S2sParams.from_argv(on_glue).day == "2015-01-05"
+    with pytest.raises(ArgumentError, match="'--TempDir' is not an argument of this job"):
+        S2sParams.from_argv(["--EXTRACT_DATE", "2015-01-05", "--TempDir", "s3://t"])

@@ -1,0 +1,149 @@
+"""A job run's life: prepare the catalog, check gates, publish, and leave a record of it all.
+
+Every run writes `_audit/runs/<run id>.<job>.json` under the lake root, whether it published
+or failed: run id, job, days, rows per table and day, every gate with expected and found values,
+what it published and what it replaced, seconds, and the error if any. `retail-etl history`
+lists them; on Glue the record is also printed to the job's log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from retail_etl import contract, gates
+from retail_etl.errors import one_line
+from retail_etl.lake import Lake, LakeTable
+from retail_etl.publish import (
+    AUDIT_FOLDER,
+    Catalog,
+    Output,
+    Switch,
+    new_run_id,
+    publish,
+    roll_forward,
+)
+
+
+@dataclass
+class Run:
+    """One run of one job: its id, where it writes, and what it found and did."""
+
+    job: str
+    lake: Lake
+    catalog: Catalog
+    run_id: str = field(default_factory=new_run_id)
+    glue_job_run_id: str | None = None
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    gate_results: list[gates.GateResult] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+    switches: list[Switch] = field(default_factory=list)
+    rolled_forward: list[str] = field(default_factory=list)
+    _clock: float = field(default_factory=time.monotonic)
+
+    def prepare(self, tables: Iterable[LakeTable]) -> None:
+        """Make sure the tables exist in the catalog, and finish any publish a killed run left."""
+        tables = list(tables)
+        for table in tables:
+            self.catalog.ensure_table(table, self.lake.location(table))
+        self.rolled_forward += roll_forward(self.lake, self.catalog, tables)
+
+    def read_published(self, table: LakeTable, day: date) -> DataFrame | None:
+        """The day of `table` that the catalog publishes (None: the day has no rows)."""
+        location = self.catalog.day_location(table, day)
+        if location is None:
+            return None
+        return self.lake.read_location(location, contract.of(table).ddl)
+
+    def write(self, df: DataFrame, table: LakeTable, day: date) -> Output:
+        """Write a day into this run's folder after checking its columns against the contract."""
+        expected = contract.of(table).columns
+        found = tuple((f.name, f.dataType.simpleString()) for f in df.schema.fields)
+        if found != expected:
+            raise gates.GateFailed(
+                [gates.GateResult("ColumnTypesMatch", table.name, day, "columns", expected, found)]
+            )
+        written = self.lake.write_run(df, table, self.run_id, day)
+        output = Output(table, day, written.location, written.rows)
+        self.outputs.append(output)
+        return output
+
+    def written(self, output: Output) -> DataFrame:
+        """What a run wrote for one output, read back from its files (empty when no rows)."""
+        schema = contract.of(output.table).ddl
+        if not output.location:
+            return self.lake.spark.createDataFrame([], schema)
+        return self.lake.read_location(output.location, schema)
+
+    def check(self, results: Sequence[gates.GateResult]) -> None:
+        self.gate_results += results
+        gates.require(results)
+
+    def publish(self, outputs: Sequence[Output]) -> list[Switch]:
+        switches = publish(self.lake, self.catalog, self.run_id, outputs)
+        self.switches += switches
+        return switches
+
+    def record(self, error: BaseException | None = None) -> dict[str, Any]:
+        rows: dict[str, dict[str, int]] = {}
+        for output in self.outputs:
+            rows.setdefault(output.table.name, {})[output.day.isoformat()] = output.rows
+        return {
+            "run_id": self.run_id,
+            "job": self.job,
+            "glue_job_run_id": self.glue_job_run_id,
+            "started_at": self.started_at,
+            "seconds": round(time.monotonic() - self._clock, 1),
+            "status": "failed" if error else "published",
+            "error": one_line(error) if error else None,
+            "days": sorted({o.day.isoformat() for o in self.outputs}),
+            "rows": rows,
+            "gates": [g.as_record() for g in self.gate_results],
+            "published": [s.as_record() for s in self.switches],
+            "rolled_forward": self.rolled_forward,
+        }
+
+    def save(self, error: BaseException | None = None) -> dict[str, Any]:
+        record = self.record(error)
+        self.lake.write_text(
+            f"{self.lake.root}/{AUDIT_FOLDER}/runs/{self.run_id}.{self.job}.json",
+            json.dumps(record, indent=1),
+        )
+        return record
+
+
+def history(lake: Lake, day: date | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest run records (of `day`, when given), newest first."""
+    folder = f"{lake.root}/{AUDIT_FOLDER}/runs"
+    found = []
+    for name in reversed(lake.list_files(folder)):
+        record = json.loads(lake.read_text(f"{folder}/{name}"))
+        if (
+            day is None
+            or day.isoformat() in record["days"]
+            or (not record["days"] and record["status"] == "failed")
+        ):
+            found.append(record)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def format_history(records: Sequence[dict[str, Any]]) -> str:
+    header = f"{'run id':<29} {'job':<32} {'status':<9} {'rows':>9} {'gates':>7} {'sec':>6}  days"
+    lines = [header, "-" * len(header)]
+    for r in records:
+        rows = sum(n for per_day in r["rows"].values() for n in per_day.values())
+        passed = sum(1 for g in r["gates"] if g["passed"])
+        lines.append(
+            f"{r['run_id']:<29} {r['job']:<32} {r['status']:<9} {rows:>9,} "
+            f"{passed:>3}/{len(r['gates']):<3} {r['seconds']:>6.1f}  {', '.join(r['days'])}"
+            + (f"\n    {r['error']}" if r["error"] else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,126 @@
+"""Reconciliation gates: a day is published only when what was written adds up.
+
+Plain Spark aggregates that run the same locally and on Glue, named after the Glue Data Quality
+rule types they correspond to, so a team can move them to DQDL later:
+- RowCountMatch: the rows written equal the rows the source (or the raw day) holds;
+- AggregateMatch: a control sum over what was written equals the same sum at the source;
+- IsPrimaryKey: the table's key is unique (and never null) within the day.
+A failed gate stops the job before anything is published; its message is one line naming the
+table, the day, the check, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from retail_etl.errors import EtlError
+
+
+@dataclass(frozen=True)
+class GateResult:
+    rule: str
+    table: str
+    day: date
+    check: str
+    expected: Any
+    actual: Any
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.expected == self.actual)
+
+    def line(self) -> str:
+        return (
+            f"{self.table} {self.day}: {self.rule} {self.check}: expected {self.expected}, "
+            f"found {self.actual}"
+        )
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "table": self.table,
+            "day": self.day.isoformat(),
+            "check": self.check,
+            "expected": str(self.expected),
+            "actual": str(self.actual),
+            "passed": self.passed,
+        }
+
+
+class GateFailed(EtlError):
+    """One or more gates failed; nothing of the run was published."""
+
+    def __init__(self, results: Sequence[GateResult]) -> None:
+        failed = [r for r in results if not r.passed]
+        more = f" (and {len(failed) - 1} more failed gate(s))" if len(failed) > 1 else ""
+        super().__init__(f"gate failed: {failed[0].line()}{more}")
+        self.results = list(results)
+
+
+def require(results: Sequence[GateResult]) -> list[GateResult]:
+    """The results, or GateFailed when any of them failed."""
+    if not all(r.passed for r in results):
+        raise GateFailed(results)
+    return list(results)
+
+
+def totals(df: DataFrame, expressions: Mapping[str, str]) -> dict[str, Any]:
+    """Each named SQL aggregate over `df`, in one Spark job."""
+    row = df.agg(
+        *[F.expr(sql).alias(f"c{n}") for n, sql in enumerate(expressions.values())]
+    ).first()
+    assert row is not None  # a global aggregate has one row
+    return {name: row[f"c{n}"] for n, name in enumerate(expressions)}
+
+
+def key_is_unique(df: DataFrame, key: Sequence[str]) -> tuple[int, int]:
+    """(rows, rows with a distinct, non-null key): equal when the key is a primary key."""
+    row = df.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct(*key).alias("keys")).first()
+    assert row is not None
+    return int(row["rows"]), int(row["keys"])
+
+
+def raw_day_gates(
+    written: DataFrame,
+    table: str,
+    key: Sequence[str],
+    day: date,
+    expected_rows: int,
+    expected_sums: Mapping[str, Any],
+    sums: Mapping[str, str],
+) -> list[GateResult]:
+    """d2s: what was written against what the source snapshot holds for the day."""
+    found = totals(
+        written, {"rows": "count(1)", **sums, "keys": f"count(DISTINCT {', '.join(key)})"}
+    )
+    results = [GateResult("RowCountMatch", table, day, "rows", expected_rows, found["rows"])]
+    results += [
+        GateResult("AggregateMatch", table, day, name, expected_sums[name], found[name])
+        for name in sums
+    ]
+    results.append(
+        GateResult("IsPrimaryKey", table, day, ", ".join(key), found["rows"], found["keys"])
+    )
+    return results
+
+
+def match_totals(
+    table: str, day: date, expected: Mapping[str, Any], actual: Mapping[str, Any]
+) -> list[GateResult]:
+    """AggregateMatch for each named total (the name says which source total it matches)."""
+    rule = {"rows": "RowCountMatch"}
+    return [
+        GateResult(rule.get(name, "AggregateMatch"), table, day, name, expected[name], actual[name])
+        for name in expected
+    ]
+
+
+def primary_key(df: DataFrame, table: str, key: Sequence[str], day: date) -> GateResult:
+    rows, keys = key_is_unique(df, key)
+    return GateResult("IsPrimaryKey", table, day, ", ".join(key), rows, keys)
