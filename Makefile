@@ -19,7 +19,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(BUCKET),--bucket $(BUCKET)) \
 	$(if $(SOURCE_SECRET_ARN),--source-secret-arn $(SOURCE_SECRET_ARN)) \
 	$(if $(LAKE_BUCKET),--lake-bucket $(LAKE_BUCKET)) \
-	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') \
+	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') $(if $(CATALOG),--catalog $(CATALOG)) \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
 .PHONY: help setup pg seed run submit crawl sql info stop clean test lint format mutate bench docker-test \

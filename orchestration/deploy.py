@@ -171,6 +171,7 @@ OPTIONAL_ON_UPDATE = {
     "LakeBucket": "--lake-bucket (LAKE_BUCKET=)",
     "SourceConnection": "--source-connection (SOURCE_CONNECTION=)",
     "ScheduleExpression": "--schedule (SCHEDULE=)",
+    "CatalogMode": "--catalog (CATALOG=)",
 }
 
 
@@ -184,6 +185,7 @@ class StackSettings:
     lake_bucket: str | None = None
     schedule: str | None = None
     source_connection: str | None = None
+    catalog_mode: str | None = None
 
     def given(self) -> dict[str, str | None]:
         return {
@@ -191,6 +193,7 @@ class StackSettings:
             "LakeBucket": self.lake_bucket,
             "ScheduleExpression": self.schedule,
             "SourceConnection": self.source_connection,
+            "CatalogMode": self.catalog_mode,
         }
 
     def parameters(
@@ -626,6 +629,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--schedule", help=f"EventBridge schedule (first deploy: {r.DEFAULT_SCHEDULE}; then kept)"
     )
+    parser.add_argument(
+        "--catalog",
+        choices=["tables", "crawlers"],
+        help="tables: jobs publish through the declared tables (first deploy default); "
+        "crawlers: the seed's crawl after each job (then kept)",
+    )
     args = parser.parse_args(argv)
     try:
         r.check_prefix(args.prefix)
@@ -655,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
             lake_bucket=args.lake_bucket,
             schedule=args.schedule,
             source_connection=args.source_connection,
+            catalog_mode=args.catalog,
         )
         with tempfile.TemporaryDirectory(prefix="hist-retail-artifacts-") as out:
             artifacts = build_artifacts(Path(out))

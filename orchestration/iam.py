@@ -33,8 +33,32 @@ def allow(sid: str, actions: list[str], resources: list[Any], **extra: Any) -> J
 GLUE_ARN = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
 LOGS_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
 STATES_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
-# The lake's top-level folders the jobs write and the crawlers read.
-LAKE_PREFIXES = sorted({table.path.split("/", 1)[0] for table in lake.ALL_TABLES})
+# The lake's top-level folders the jobs write and the crawlers read, and the run records.
+LAKE_PREFIXES = sorted({table.path.split("/", 1)[0] for table in lake.ALL_TABLES} | {"_audit"})
+# What a job asks of the catalog: the table, a day's partition, and the switch to a new day.
+JOB_CATALOG_ACTIONS = [
+    "glue:GetTable",
+    "glue:GetPartition",
+    "glue:BatchCreatePartition",
+    "glue:BatchUpdatePartition",
+    "glue:BatchDeletePartition",
+]
+# What a crawler asks besides (only with CatalogMode=crawlers).
+CRAWLER_CATALOG_ACTIONS = [
+    "glue:GetDatabase",
+    "glue:GetTables",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+    "glue:CreatePartition",
+    "glue:UpdatePartition",
+]
+
+
+def only_with_crawlers(statement: Json) -> Json:
+    """A statement that exists only when the stack is deployed with CatalogMode=crawlers."""
+    return {"Fn::If": ["UseCrawlers", statement, ref("AWS::NoValue")]}
 
 
 def glue_role() -> Json:
@@ -84,29 +108,13 @@ def glue_role() -> Json:
                 ),
                 policy(
                     "catalog",
-                    allow(
-                        "HistRetailCatalog",
-                        [
-                            "glue:GetDatabase",
-                            "glue:GetTable",
-                            "glue:GetTables",
-                            "glue:CreateTable",
-                            "glue:UpdateTable",
-                            "glue:GetPartition",
-                            "glue:GetPartitions",
-                            "glue:BatchGetPartition",
-                            "glue:CreatePartition",
-                            "glue:BatchCreatePartition",
-                            "glue:UpdatePartition",
-                            "glue:BatchUpdatePartition",
-                            # a job forgets the partition of a day it emptied
-                            "glue:BatchDeletePartition",
-                        ],
-                        [
-                            sub(f"{GLUE_ARN}:catalog"),
-                            sub(f"{GLUE_ARN}:database/{r.GLUE_DATABASE}"),
-                            sub(f"{GLUE_ARN}:table/{r.GLUE_DATABASE}/*"),
-                        ],
+                    allow("HistRetailCatalog", JOB_CATALOG_ACTIONS, hist_retail_catalog()),
+                    only_with_crawlers(
+                        allow(
+                            "HistRetailCatalogCrawlers",
+                            CRAWLER_CATALOG_ACTIONS,
+                            hist_retail_catalog(),
+                        )
                     ),
                 ),
                 policy(
@@ -123,6 +131,14 @@ def glue_role() -> Json:
             ],
         },
     }
+
+
+def hist_retail_catalog() -> list[Json]:
+    return [
+        sub(f"{GLUE_ARN}:catalog"),
+        sub(f"{GLUE_ARN}:database/{r.GLUE_DATABASE}"),
+        sub(f"{GLUE_ARN}:table/{r.GLUE_DATABASE}/*"),
+    ]
 
 
 def glue_network_policy() -> Json:
@@ -195,23 +211,24 @@ def state_machine_role() -> Json:
                         ],
                         jobs,
                     ),
-                    allow("GlueCrawlers", ["glue:StartCrawler", "glue:GetCrawler"], crawlers),
-                ),
-                policy(
-                    "lake-day-listing",
+                    only_with_crawlers(
+                        allow("GlueCrawlers", ["glue:StartCrawler", "glue:GetCrawler"], crawlers)
+                    ),
                     # Is there anything to crawl? One ListObjectsV2 of the day's folder.
-                    allow(
-                        "LakeDayListing",
-                        ["s3:ListBucket"],
-                        [sub("arn:${AWS::Partition}:s3:::${LakeBucket}")],
-                        Condition={
-                            "StringLike": {
-                                "s3:prefix": [
-                                    f"{c.table.path}/{lake.PARTITION_COLUMN}=*"
-                                    for c in r.CRAWLERS.values()
-                                ]
-                            }
-                        },
+                    only_with_crawlers(
+                        allow(
+                            "LakeDayListing",
+                            ["s3:ListBucket"],
+                            [sub("arn:${AWS::Partition}:s3:::${LakeBucket}")],
+                            Condition={
+                                "StringLike": {
+                                    "s3:prefix": [
+                                        f"{c.table.path}/{lake.PARTITION_COLUMN}=*"
+                                        for c in r.CRAWLERS.values()
+                                    ]
+                                }
+                            },
+                        )
                     ),
                 ),
                 policy(

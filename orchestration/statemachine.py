@@ -1,12 +1,15 @@
 """The Step Functions definition of the daily batch, built from `resources`, and its diagram.
 
-`python -m orchestration.statemachine` (`make statemachine`) writes the checked-in ASL and the
-Mermaid diagram the README shows; a test fails when either is stale.
+`python -m orchestration.statemachine` (`make statemachine`) writes the checked-in ASL (two: the
+default and the crawler option) and the Mermaid diagram the README shows; a test fails when one
+is stale.
 
-Shape, per branch: d2s job (.sync) -> crawl raw -> s2s job (.sync) -> crawl silver (the three
-sales crawls in a nested Parallel). The state carries only `EXTRACT_DATE` and the small parts of
-each task result that later states read; every failure ends in the top-level Fail state with
-the failed step's name, error and cause.
+Shape, per branch: d2s job (.sync) -> s2s job (.sync); each job writes, checks its gates and
+publishes its days through the catalog itself. The crawler option (`CATALOG=crawlers`) is the
+seed's flow: d2s -> crawl raw -> s2s -> crawl silver (the three sales crawls in a nested
+Parallel). The state carries only `EXTRACT_DATE` and the small parts of each task result that
+later states read; every failure ends in the top-level Fail state with the failed step's name,
+error and cause.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ States = dict[str, State]
 
 HERE = Path(__file__).resolve().parent
 ASL_PATH = HERE / "statemachine" / "hist_retail_dailybatch.asl.json"
+CRAWLERS_ASL_PATH = HERE / "statemachine" / "hist_retail_dailybatch.crawlers.asl.json"
 MERMAID_PATH = HERE / "statemachine" / "hist_retail_dailybatch.mmd"
 
 GLUE_START_JOB_RUN_SYNC = "arn:aws:states:::glue:startJobRun.sync"
@@ -295,7 +299,14 @@ def _done(prefix: str) -> tuple[str, States]:
     return done, {done: {"Type": "Succeed"}}
 
 
-def balju_branch() -> dict[str, Any]:
+def _job_arguments(crawlers: bool, **fixed: str) -> dict[str, str]:
+    arguments = {**fixed, "--EXTRACT_DATE.$": "$.EXTRACT_DATE"}
+    if crawlers:
+        arguments["--CATALOG"] = "crawlers"  # write in place; the crawlers catalogue it
+    return arguments
+
+
+def balju_branch(crawlers: bool = False) -> dict[str, Any]:
     p = "balju"
     failed, fail_states = _branch_failed(p)
     done, done_states = _done(p)
@@ -306,27 +317,27 @@ def balju_branch() -> dict[str, Any]:
             p,
             "extract (d2s)",
             r.D2S_JOB,
-            {"--TARGET_DATA": "balju", "--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
-            crawl_entry(p, raw),
+            _job_arguments(crawlers, **{"--TARGET_DATA": "balju"}),
+            crawl_entry(p, raw) if crawlers else s2s,
             failed,
         ),
-        **crawl_states(p, raw, s2s, failed),
+        **(crawl_states(p, raw, s2s, failed) if crawlers else {}),
         **glue_job_states(
             p,
             "build silver (s2s)",
             r.BALJU_S2S_JOB,
-            {"--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
-            crawl_entry(p, silver),
+            _job_arguments(crawlers),
+            crawl_entry(p, silver) if crawlers else done,
             failed,
         ),
-        **crawl_states(p, silver, done, failed),
+        **(crawl_states(p, silver, done, failed) if crawlers else {}),
         **done_states,
         **fail_states,
     }
     return {"StartAt": d2s, "States": states}
 
 
-def sales_branch() -> dict[str, Any]:
+def sales_branch(crawlers: bool = False) -> dict[str, Any]:
     p = "sales"
     failed, fail_states = _branch_failed(p)
     done, done_states = _done(p)
@@ -336,13 +347,40 @@ def sales_branch() -> dict[str, Any]:
         f"{p}: build silver (s2s)",
         f"{p}: crawl silver tables",
     )
-    silver_branches = []
+    states: States = {
+        **glue_job_states(
+            p,
+            "extract (d2s)",
+            r.D2S_JOB,
+            _job_arguments(crawlers, **{"--TARGET_DATA": "sales"}),
+            crawl_entry(p, raw) if crawlers else s2s,
+            failed,
+        ),
+        **(crawl_states(p, raw, s2s, failed) if crawlers else {}),
+        **glue_job_states(
+            p,
+            "build silver (s2s)",
+            r.SALES_S2S_JOB,
+            _job_arguments(crawlers),
+            silver if crawlers else done,
+            failed,
+        ),
+        **done_states,
+        **fail_states,
+    }
+    if crawlers:
+        states[silver] = _crawl_silver_sales(p, failed, done)
+    return {"StartAt": d2s, "States": states}
+
+
+def _crawl_silver_sales(p: str, failed: str, done: str) -> State:
+    branches = []
     for table in ("silver_dailysales_item", "silver_dailysales_store", "silver_dailysales_hourly"):
         crawler = r.CRAWLERS[table]
         sub = f"{p}/{table.removeprefix('silver_dailysales_')}"
         sub_failed, sub_fail_states = _branch_failed(sub)
         sub_done, sub_done_states = _done(sub)
-        silver_branches.append(
+        branches.append(
             {
                 "StartAt": crawl_entry(sub, crawler),
                 "States": {
@@ -352,51 +390,35 @@ def sales_branch() -> dict[str, Any]:
                 },
             }
         )
-    states: States = {
-        **glue_job_states(
-            p,
-            "extract (d2s)",
-            r.D2S_JOB,
-            {"--TARGET_DATA": "sales", "--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
-            crawl_entry(p, raw),
-            failed,
-        ),
-        **crawl_states(p, raw, s2s, failed),
-        **glue_job_states(
-            p,
-            "build silver (s2s)",
-            r.SALES_S2S_JOB,
-            {"--EXTRACT_DATE.$": "$.EXTRACT_DATE"},
-            silver,
-            failed,
-        ),
-        silver: {
-            "Type": "Parallel",
-            "Comment": "The three silver sales tables are crawled at the same time",
-            "Branches": silver_branches,
-            "ResultPath": None,
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],
-            "Next": done,
-        },
-        **done_states,
-        **fail_states,
+    return {
+        "Type": "Parallel",
+        "Comment": "The three silver sales tables are crawled at the same time",
+        "Branches": branches,
+        "ResultPath": None,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],
+        "Next": done,
     }
-    return {"StartAt": d2s, "States": states}
 
 
-def definition() -> dict[str, Any]:
-    """The whole state machine, input `{"EXTRACT_DATE": "YYYY-MM-DD"}`."""
+def definition(crawlers: bool = False) -> dict[str, Any]:
+    """The whole state machine, input `{"EXTRACT_DATE": "YYYY-MM-DD"}`.
+
+    By default each job publishes its own days through the catalog after its gates pass, so a
+    branch is d2s -> s2s with no crawl on the critical path. With `crawlers`, the seed's flow:
+    the jobs write in place and each table is crawled after its job.
+    """
+    flow = "d2s job -> crawl -> s2s job -> crawl(s)" if crawlers else "d2s job -> s2s job"
     return {
         "Comment": (
             "hist-retail daily batch for one EXTRACT_DATE: the balju and the sales branch in "
-            "parallel, each d2s job -> crawl -> s2s job -> crawl(s). Generated by "
-            "orchestration/statemachine.py; do not edit by hand."
+            f"parallel, each {flow}. Generated by orchestration/statemachine.py; do not edit "
+            "by hand."
         ),
         "StartAt": "Daily batch",
         "States": {
             "Daily batch": {
                 "Type": "Parallel",
-                "Branches": [balju_branch(), sales_branch()],
+                "Branches": [balju_branch(crawlers), sales_branch(crawlers)],
                 "ResultPath": None,
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED}],
                 "Next": "Daily batch succeeded",
@@ -407,36 +429,38 @@ def definition() -> dict[str, Any]:
     }
 
 
-def render_asl() -> str:
-    return json.dumps(definition(), indent=2, ensure_ascii=False) + "\n"
+def render_asl(crawlers: bool = False) -> str:
+    return json.dumps(definition(crawlers), indent=2, ensure_ascii=False) + "\n"
 
 
 def render_mermaid() -> str:
-    """A flowchart of the jobs and crawls (each polling loop folded into one node)."""
+    """A flowchart of the default flow, and of the crawler option's crawls (dotted)."""
     crawl = {table: f"crawl {c.name}" for table, c in r.CRAWLERS.items()}
     lines = [
         "flowchart LR",
         '  start(["{EXTRACT_DATE}"]) --> b_d2s & s_d2s',
-        f'  b_d2s["{r.D2S_JOB}<br/>TARGET_DATA=balju"] --> b_cr1["{crawl["factdata_balju"]}"]',
-        f'  b_cr1 --> b_s2s["{r.BALJU_S2S_JOB}"]',
-        f'  b_s2s --> b_cr2["{crawl["silver_dailybalju"]}"]',
-        "  b_cr2 --> ok([succeeded])",
-        f'  s_d2s["{r.D2S_JOB}<br/>TARGET_DATA=sales"] --> s_cr1["{crawl["factdata_sales"]}"]',
-        f'  s_cr1 --> s_s2s["{r.SALES_S2S_JOB}"]',
+        f'  b_d2s["{r.D2S_JOB}<br/>TARGET_DATA=balju<br/>write, gates, publish"] --> b_s2s',
+        f'  b_s2s["{r.BALJU_S2S_JOB}<br/>write, gates, publish"] --> ok([succeeded])',
+        f'  s_d2s["{r.D2S_JOB}<br/>TARGET_DATA=sales<br/>write, gates, publish"] --> s_s2s',
+        f'  s_s2s["{r.SALES_S2S_JOB}<br/>write 3, gates, publish 3"] --> ok',
+        "  b_d2s & b_s2s & s_d2s & s_s2s -. error .-> failed([failed: step, error, cause])",
+        '  subgraph option["CATALOG=crawlers: a crawl after each job"]',
+        f'    c_raw["{crawl["factdata_balju"]}<br/>{crawl["factdata_sales"]}"]',
+        '    c_silver["' + "<br/>".join(crawl[t] for t in list(crawl)[2:]) + '"]',
+        "  end",
+        "  b_d2s & s_d2s -.-> c_raw",
+        "  b_s2s & s_s2s -.-> c_silver",
     ]
-    for key in ("item", "store", "hourly"):
-        lines.append(f'  s_s2s --> s_{key}["{crawl[f"silver_dailysales_{key}"]}"]')
-        lines.append(f"  s_{key} --> ok")
-    steps = " & ".join(("b_d2s", "b_cr1", "b_s2s", "b_cr2", "s_d2s", "s_cr1", "s_s2s"))
-    lines.append(f"  {steps} -. error .-> failed([failed: step, error, cause])")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ASL_PATH.parent.mkdir(parents=True, exist_ok=True)
     ASL_PATH.write_text(render_asl(), encoding="utf-8")
+    CRAWLERS_ASL_PATH.write_text(render_asl(crawlers=True), encoding="utf-8")
     MERMAID_PATH.write_text(render_mermaid(), encoding="utf-8")
-    print(f"wrote {ASL_PATH.relative_to(HERE.parent)} and {MERMAID_PATH.relative_to(HERE.parent)}")
+    for path in (ASL_PATH, CRAWLERS_ASL_PATH, MERMAID_PATH):
+        print(f"wrote {path.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ class Run:
     catalog: Catalog
     run_id: str = field(default_factory=new_run_id)
     glue_job_run_id: str | None = None
+    # The crawler option: write each day in place (`<table>/extract_date=D/`, dynamic partition
+    # overwrite) and leave the cataloguing to the crawlers, but for days that became empty,
+    # which a crawler never removes.
+    in_place: bool = False
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     gate_results: list[gates.GateResult] = field(default_factory=list)
     outputs: list[Output] = field(default_factory=list)
@@ -56,6 +60,9 @@ class Run:
 
     def read_published(self, table: LakeTable, day: date) -> DataFrame | None:
         """The day of `table` that the catalog publishes (None: the day has no rows)."""
+        if self.in_place:
+            df = self.lake.read_day(table, day)
+            return None if df is None else df.select(*[n for n, _ in contract.of(table).columns])
         location = self.catalog.day_location(table, day)
         if location is None:
             return None
@@ -69,8 +76,12 @@ class Run:
             raise gates.GateFailed(
                 [gates.GateResult("ColumnTypesMatch", table.name, day, "columns", expected, found)]
             )
-        written = self.lake.write_run(df, table, self.run_id, day)
-        output = Output(table, day, written.location, written.rows)
+        if self.in_place:
+            written = self.lake.write_day(df, table, day)
+            output = Output(table, day, written.location if written.rows else "", written.rows)
+        else:
+            written = self.lake.write_run(df, table, self.run_id, day)
+            output = Output(table, day, written.location, written.rows)
         self.outputs.append(output)
         return output
 
@@ -86,6 +97,14 @@ class Run:
         gates.require(results)
 
     def publish(self, outputs: Sequence[Output]) -> list[Switch]:
+        if self.in_place:  # the crawlers add the days; a day now empty is forgotten here
+            switches = []
+            for output in outputs:
+                if not output.location:
+                    self.catalog.set_day(output.table, output.day, None)
+                switches.append(Switch(output, None, applied=not output.location))
+            self.switches += switches
+            return switches
         switches = publish(self.lake, self.catalog, self.run_id, outputs)
         self.switches += switches
         return switches

@@ -68,6 +68,7 @@ def run_glue_job(
             lake,
             catalog_for(runtime, stack, glue),
             glue_job_run_id=params.glue_args.get("JOB_RUN_ID"),
+            in_place=params.catalog_mode == "crawlers",
         )
         results = work(runtime, run, stack, params)
         record = run.save()

@@ -10,6 +10,7 @@ from datetime import date
 from retail_etl.errors import ArgumentError
 
 TARGETS = ("balju", "sales")
+CATALOG_MODES = ("tables", "crawlers")
 DEFAULT_LAKE_ROOT = "s3://hist-retail"
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -30,6 +31,16 @@ def parse_extract_date(value: str) -> date:
             f"--EXTRACT_DATE {value!r} is out of range: the last business day is {LAST_DAY}"
         )
     return day
+
+
+def parse_catalog_mode(value: str | None) -> str:
+    """Parse `--CATALOG`: publish through the declared tables (default), or write in place for
+    the crawlers of the seed's flow."""
+    if value is None:
+        return "tables"
+    if value not in CATALOG_MODES:
+        raise ArgumentError(f"--CATALOG {value!r} is not one of: {', '.join(CATALOG_MODES)}")
+    return value
 
 
 def parse_target(value: str) -> str:
@@ -96,6 +107,7 @@ class JobParams:
     extract_date: date
     lake_root: str | None
     glue_args: dict[str, str]
+    catalog_mode: str
 
     @property
     def day(self) -> str:
@@ -112,12 +124,15 @@ class D2sParams(JobParams):
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> D2sParams:
         args = resolve_options(
-            argv, ["TARGET_DATA", "EXTRACT_DATE"], ["LAKE_ROOT", "SOURCE_SECRET_ID", "JOB_NAME"]
+            argv,
+            ["TARGET_DATA", "EXTRACT_DATE"],
+            ["LAKE_ROOT", "SOURCE_SECRET_ID", "CATALOG", "JOB_NAME"],
         )
         return cls(
             extract_date=parse_extract_date(args["EXTRACT_DATE"]),
             lake_root=args.get("LAKE_ROOT"),
             glue_args=args,
+            catalog_mode=parse_catalog_mode(args.get("CATALOG")),
             target=parse_target(args["TARGET_DATA"]),
             source_secret_id=args.get("SOURCE_SECRET_ID"),
         )
@@ -129,9 +144,10 @@ class S2sParams(JobParams):
 
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> S2sParams:
-        args = resolve_options(argv, ["EXTRACT_DATE"], ["LAKE_ROOT", "JOB_NAME"])
+        args = resolve_options(argv, ["EXTRACT_DATE"], ["LAKE_ROOT", "CATALOG", "JOB_NAME"])
         return cls(
             extract_date=parse_extract_date(args["EXTRACT_DATE"]),
             lake_root=args.get("LAKE_ROOT"),
             glue_args=args,
+            catalog_mode=parse_catalog_mode(args.get("CATALOG")),
         )

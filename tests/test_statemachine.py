@@ -32,10 +32,11 @@ ALLOWED_RESOURCES = {
 LAKE = "lake-bucket"
 
 
-def deployed_definition() -> str:
-    """The checked-in ASL with its placeholders filled in, as CloudFormation's
+def deployed_definition(crawlers: bool) -> str:
+    """A checked-in ASL with its placeholders filled in, as CloudFormation's
     DefinitionSubstitutions does."""
-    text = statemachine.ASL_PATH.read_text()
+    path = statemachine.CRAWLERS_ASL_PATH if crawlers else statemachine.ASL_PATH
+    text = path.read_text()
     for name in statemachine.SUBSTITUTIONS:
         text = text.replace("${" + name + "}", {"LakeBucket": LAKE}[name])
     return text
@@ -52,14 +53,14 @@ def all_states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_checked_in_definition_and_diagram_are_current() -> None:
     assert statemachine.ASL_PATH.read_text() == statemachine.render_asl(), "run `make statemachine`"
+    assert statemachine.CRAWLERS_ASL_PATH.read_text() == statemachine.render_asl(crawlers=True)
     assert statemachine.MERMAID_PATH.read_text() == statemachine.render_mermaid()
 
 
-def test_definition_passes_statelint() -> None:
+@pytest.mark.parametrize("path", [statemachine.ASL_PATH, statemachine.CRAWLERS_ASL_PATH])
+def test_definition_passes_statelint(path: Path) -> None:
     statelint = Path(sys.executable).with_name("statelint")
-    done = subprocess.run(
-        [str(statelint), str(statemachine.ASL_PATH)], capture_output=True, text=True
-    )
+    done = subprocess.run([str(statelint), str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -72,13 +73,14 @@ def test_statelint_catches_a_broken_definition(tmp_path: Path) -> None:
     assert subprocess.run([str(statelint), str(path)], capture_output=True).returncode != 0
 
 
-def test_resources_timeouts_and_names() -> None:
-    states = all_states(statemachine.definition())
+@pytest.mark.parametrize("crawlers", [False, True], ids=["default", "crawlers"])
+def test_resources_timeouts_and_names(crawlers: bool) -> None:
+    states = all_states(statemachine.definition(crawlers))
     tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
     assert {s["Resource"] for s in tasks.values()} <= ALLOWED_RESOURCES
     assert all("TimeoutSeconds" in s for s in tasks.values())
     # names are unique across the whole machine (a dict would hide a duplicate: count them)
-    text = statemachine.render_asl()
+    text = statemachine.render_asl(crawlers)
     for name in states:
         assert text.count(json.dumps(name) + ": {") == 1, name
     glue_jobs = [s for s in tasks.values() if s["Resource"].endswith("startJobRun.sync")]
@@ -131,8 +133,25 @@ class Flow:
         self.s3.put_object(Bucket=LAKE, Key=key, Body=b"PAR1")
 
 
+def test_the_default_flow_has_no_crawl() -> None:
+    states = all_states(statemachine.definition())
+    assert not [n for n, s in states.items() if "crawl" in n.lower() or s["Type"] == "Wait"]
+    assert "Crawler" not in statemachine.render_asl()
+    assert "${LakeBucket}" not in statemachine.render_asl()  # nothing to list either
+
+
+@pytest.fixture(params=[True], ids=["crawlers"])
+def flow(request, aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The state machine in moto with the crawler option (`default_flow`: without)."""
+    yield from _flow(request.param, monkeypatch)
+
+
 @pytest.fixture
-def flow(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def default_flow(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    yield from _flow(False, monkeypatch)
+
+
+def _flow(crawlers: bool, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     script, clock = moto_shims.CrawlScript(), moto_shims.Clock()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         moto_shims.install(monkeypatch, script, clock)
@@ -156,7 +175,7 @@ def flow(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-d
             )
         arn = sfn.create_state_machine(
             name=r.state_machine_name("test"),
-            definition=deployed_definition(),
+            definition=deployed_definition(crawlers),
             roleArn=ACCOUNT_ROLE,
         )["stateMachineArn"]
         s3 = boto3.client("s3")
@@ -173,12 +192,13 @@ def test_happy_path_runs_every_job_with_its_arguments_and_every_crawl(flow: Flow
     result = flow.run()
 
     assert result["status"] == "SUCCEEDED", result
+    crawlers = {"--CATALOG": "crawlers"}  # the jobs write in place for the crawlers
     assert sorted(flow.job_runs(r.D2S_JOB), key=str) == [
-        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "balju"},
-        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "sales"},
+        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "balju", **crawlers},
+        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "sales", **crawlers},
     ]
-    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
-    assert flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY, **crawlers}]
+    assert flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY, **crawlers}]
     for crawler in r.CRAWLERS.values():
         assert flow.crawls(crawler.name) == 1, crawler.name
     for silver in ("item", "store", "hourly"):
@@ -220,7 +240,7 @@ def test_a_crawler_in_stopping_is_waited_for_until_ready(flow: Flow) -> None:
 
     assert result["status"] == "SUCCEEDED", result
     assert flow.script.polls[crawler] == 5  # four polls until READY, then the LastCrawl read
-    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY, "--CATALOG": "crawlers"}]
 
 
 def test_a_failed_job_run_fails_the_run_with_its_error(flow: Flow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -275,7 +295,9 @@ def test_a_table_whose_day_has_no_files_is_not_crawled(flow: Flow) -> None:
     assert flow.crawls(r.CRAWLERS["factdata_balju"].name) == 0
     assert flow.crawls(r.CRAWLERS["silver_dailybalju"].name) == 0
     assert flow.crawls(r.CRAWLERS["factdata_sales"].name) == 1
-    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": other_day}]
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [
+        {"--EXTRACT_DATE": other_day, "--CATALOG": "crawlers"}
+    ]
 
 
 def test_a_throttled_job_start_is_retried(flow: Flow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -284,7 +306,7 @@ def test_a_throttled_job_start_is_retried(flow: Flow, monkeypatch) -> None:  # t
     result = flow.run()
 
     assert result["status"] == "SUCCEEDED", result
-    assert flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    assert flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY, "--CATALOG": "crawlers"}]
     assert len(flow.clock.retry_sleeps) == 2
 
 
@@ -322,3 +344,36 @@ def test_a_named_failure_keeps_the_step_and_error_with_or_without_a_cause(  # ty
     assert (described["status"], described["error"]) == ("FAILED", "GlueJobFailed")
     assert described["cause"].startswith(f"{step}: ")
     assert json.loads(described["cause"].removeprefix(f"{step}: ")) == error
+
+
+def test_the_default_flow_runs_each_branchs_jobs_in_order_and_no_crawl(default_flow: Flow) -> None:
+    result = default_flow.run()
+
+    assert result["status"] == "SUCCEEDED", result
+    assert sorted(default_flow.job_runs(r.D2S_JOB), key=str) == [
+        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "balju"},
+        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "sales"},
+    ]
+    assert default_flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    assert default_flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    for crawler in r.CRAWLERS.values():
+        assert default_flow.crawls(crawler.name) == 0
+    entered = result["entered"]
+    assert entered.index("balju: extract (d2s)") < entered.index("balju: build silver (s2s)")
+    assert default_flow.clock.waits == []  # no poll loop
+
+
+def test_a_failed_gate_fails_the_default_flow_with_the_jobs_line(  # type: ignore[no-untyped-def]
+    default_flow: Flow, monkeypatch
+) -> None:
+    line = (
+        "jb_retail_factdata_d2s: error: gate failed: factdata_sales 2015-01-05: RowCountMatch "
+        "rows: expected 802, found 801"
+    )
+    moto_shims.fail_job_runs(monkeypatch, r.D2S_JOB, line)
+
+    result = default_flow.run()
+
+    assert (result["status"], result["error"]) == ("FAILED", "GlueJobFailed")
+    assert "RowCountMatch rows: expected 802, found 801" in result["cause"]
+    assert default_flow.job_runs(r.SALES_S2S_JOB) == []

@@ -18,15 +18,29 @@ T = template.template()
 RESOURCES = T["Resources"]
 
 
-def statements(role: str) -> list[dict[str, Any]]:
+def deployed(items: list[Any], crawlers: bool) -> list[dict[str, Any]]:
+    """Statements as CloudFormation resolves them for CatalogMode tables or crawlers."""
+    found = []
+    for item in items:
+        if "Fn::If" in item:
+            condition, then, otherwise = item["Fn::If"]
+            assert condition == "UseCrawlers" and otherwise == {"Ref": "AWS::NoValue"}
+            if crawlers:
+                found.append(then)
+        else:
+            found.append(item)
+    return found
+
+
+def statements(role: str, crawlers: bool = False) -> list[dict[str, Any]]:
     found = []
     for p in RESOURCES[role]["Properties"]["Policies"]:
-        found += p["PolicyDocument"]["Statement"]
+        found += deployed(p["PolicyDocument"]["Statement"], crawlers)
     for resource in RESOURCES.values():  # policies attached to the role on their own
         if resource["Type"] == "AWS::IAM::RolePolicy" and resource["Properties"]["RoleName"] == {
             "Ref": role
         }:
-            found += resource["Properties"]["PolicyDocument"]["Statement"]
+            found += deployed(resource["Properties"]["PolicyDocument"]["Statement"], crawlers)
     return found
 
 
@@ -50,7 +64,7 @@ def test_three_roles_no_managed_policies_no_wildcard_actions() -> None:
     assert sorted(roles()) == ["GlueRole", "StateMachineRole", "TriggerRole"]
     for role in roles():
         assert "ManagedPolicyArns" not in RESOURCES[role]["Properties"]
-        for statement in statements(role):
+        for statement in statements(role, crawlers=True):
             assert statement["Effect"] == "Allow"
             for action in statement["Action"]:
                 assert "*" not in action, (role, action)
@@ -66,14 +80,14 @@ def test_resource_star_only_where_aws_cannot_scope_and_said_so() -> None:
         documents = [p["PolicyDocument"] for p in res["Properties"].get("Policies", [])]
         if "PolicyDocument" in res["Properties"]:
             documents.append(res["Properties"]["PolicyDocument"])
-        for statement in (s for d in documents for s in d["Statement"]):
+        for statement in (s for d in documents for s in deployed(d["Statement"], True)):
             if "*" in statement["Resource"]:
                 assert statement["Sid"].endswith("CannotBeScoped"), (name, statement["Sid"])
                 assert "Resource *" in res["Metadata"]["Comment"], name
 
 
-def by_sid(role: str) -> dict[str, dict[str, Any]]:
-    return {s["Sid"]: s for s in statements(role)}
+def by_sid(role: str, crawlers: bool = False) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in statements(role, crawlers)}
 
 
 def sub_values(resources: list[Any]) -> list[str]:
@@ -82,8 +96,13 @@ def sub_values(resources: list[Any]) -> list[str]:
     ]
 
 
-def test_state_machine_role_reaches_exactly_the_jobs_and_crawlers() -> None:
+def test_state_machine_role_reaches_only_the_jobs_by_default() -> None:
     sids = by_sid("StateMachineRole")
+    assert set(sids) == {"GlueJobs", "LogDeliveryCannotBeScoped"}
+
+
+def test_state_machine_role_reaches_exactly_the_jobs_and_crawlers_with_crawlers() -> None:
+    sids = by_sid("StateMachineRole", crawlers=True)
     assert sorted(sids["GlueJobs"]["Action"]) == [
         "glue:BatchStopJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:StartJobRun",
     ]  # fmt: skip
@@ -121,6 +140,7 @@ def test_trigger_role_starts_only_the_one_state_machine() -> None:
 def test_glue_role_reaches_the_lake_prefixes_artifacts_secret_and_catalog() -> None:
     sids = by_sid("GlueRole")
     assert sub_values(sids["LakeObjects"]["Resource"]) == [
+        "arn:${AWS::Partition}:s3:::${LakeBucket}/_audit*",  # the run records
         "arn:${AWS::Partition}:s3:::${LakeBucket}/factdata*",
         "arn:${AWS::Partition}:s3:::${LakeBucket}/silver*",
     ]
@@ -138,9 +158,15 @@ def test_glue_role_reaches_the_lake_prefixes_artifacts_secret_and_catalog() -> N
     assert all(
         v.endswith((":catalog", "database/hist-retail", "table/hist-retail/*")) for v in catalog
     )
-    actions = sids["HistRetailCatalog"]["Action"]
-    assert not any(a.startswith("glue:Delete") for a in actions)  # no table or database
-    assert "glue:BatchDeletePartition" in actions  # a job forgets the day it emptied
+    # exactly the catalog calls the jobs make: read the table and a day, switch a day
+    assert sorted(sids["HistRetailCatalog"]["Action"]) == [
+        "glue:BatchCreatePartition", "glue:BatchDeletePartition", "glue:BatchUpdatePartition",
+        "glue:GetPartition", "glue:GetTable",
+    ]  # fmt: skip
+    assert "HistRetailCatalogCrawlers" not in sids
+    with_crawlers = by_sid("GlueRole", crawlers=True)["HistRetailCatalogCrawlers"]["Action"]
+    assert "glue:CreateTable" in with_crawlers
+    assert not any(a.startswith("glue:Delete") for a in with_crawlers)
 
 
 @pytest.mark.parametrize("job", r.JOBS, ids=lambda j: j.name)
@@ -190,9 +216,12 @@ def test_state_machine_is_standard_logs_errors_and_embeds_the_checked_in_definit
     assert properties["LoggingConfiguration"]["Level"] == "ERROR"
     from orchestration import statemachine
 
-    assert properties["DefinitionString"] == statemachine.ASL_PATH.read_text()
+    condition, crawlers, default = properties["DefinitionString"]["Fn::If"]
+    assert condition == "UseCrawlers"
+    assert default == statemachine.ASL_PATH.read_text()
+    assert crawlers == statemachine.CRAWLERS_ASL_PATH.read_text()
     assert properties["DefinitionSubstitutions"] == {"LakeBucket": {"Ref": "LakeBucket"}}
-    assert "${LakeBucket}" in properties["DefinitionString"]
+    assert "${LakeBucket}" in crawlers
     function = RESOURCES["TriggerFunction"]["Properties"]
     assert function["Runtime"] == "python3.11"
     assert function["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {
@@ -243,12 +272,13 @@ def test_glue_role_writes_every_key_the_s3_filesystem_writes(key: str) -> None:
 
 def test_glue_role_lists_and_locates_the_lake_and_nothing_else() -> None:
     bucket = "arn:aws:s3:::lake"
-    for prefix in ("factdata", "factdata/", "factdata/sales/extract_date=2015-01-05/", "silver"):
+    for prefix in ("factdata", "factdata/", "factdata/sales/_runs/", "silver", "_audit/runs/"):
         assert allows("GlueRole", "s3:ListBucket", bucket, prefix), prefix
     assert not allows("GlueRole", "s3:ListBucket", bucket, "")  # not the whole bucket
     assert not allows("GlueRole", "s3:ListBucket", bucket, "_private/")
     assert allows("GlueRole", "s3:GetBucketLocation", bucket)
     assert not allows("GlueRole", "s3:PutObject", "arn:aws:s3:::lake/_private/x")
+    assert allows("GlueRole", "s3:PutObject", "arn:aws:s3:::lake/_audit/runs/r.job.json")
     assert not allows("GlueRole", "s3:PutObject", "arn:aws:s3:::other/factdata/x")
 
 
@@ -331,3 +361,33 @@ def test_bucket_names_s3_refuses_are_refused(name: str, rule: str) -> None:
 def test_bucket_names_s3_accepts_are_accepted() -> None:
     for name in ("abc", "a" * 63, "my.hist-retail.lake", "7-eleven-lake", "lake2"):
         assert r.check_bucket_name(name) == name
+
+
+def test_the_six_tables_are_declared_from_the_contract() -> None:
+    declared = {
+        res["Properties"]["TableInput"]["Name"]: res["Properties"]["TableInput"]
+        for res in RESOURCES.values()
+        if res["Type"] == "AWS::Glue::Table"
+    }
+    assert sorted(declared) == sorted(
+        ["factdata_balju", "factdata_sales", "silver_dailybalju", "silver_dailysales_item",
+         "silver_dailysales_store", "silver_dailysales_hourly"]
+    )  # fmt: skip
+    sales = declared["factdata_sales"]
+    assert sales["PartitionKeys"] == [{"Name": "extract_date", "Type": "string"}]
+    columns = {c["Name"]: c["Type"] for c in sales["StorageDescriptor"]["Columns"]}
+    # DESIGN.md: sale_id bigint, qty int, money numeric(12,2) kept decimal, sold_at timestamp
+    assert (columns["sale_id"], columns["qty"], columns["unit_price"], columns["sold_at"]) == (
+        "bigint", "int", "decimal(12,2)", "timestamp",
+    )  # fmt: skip
+    assert sales["StorageDescriptor"]["Location"] == {
+        "Fn::Sub": "s3://${LakeBucket}/factdata/sales/"
+    }
+    assert "ParquetHiveSerDe" in sales["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
+
+
+def test_crawlers_exist_only_with_the_crawler_option() -> None:
+    crawlers = [res for res in RESOURCES.values() if res["Type"] == "AWS::Glue::Crawler"]
+    assert len(crawlers) == 6 and all(c["Condition"] == "UseCrawlers" for c in crawlers)
+    assert T["Parameters"]["CatalogMode"]["Default"] == "tables"
+    assert T["Conditions"]["UseCrawlers"] == {"Fn::Equals": [{"Ref": "CatalogMode"}, "crawlers"]}
