@@ -113,8 +113,9 @@ def raw_day_gates(
 def match_totals(
     table: str, day: date, expected: Mapping[str, Any], actual: Mapping[str, Any]
 ) -> list[GateResult]:
-    """AggregateMatch for each named total (the name says which source total it matches)."""
-    rule = {"rows": "RowCountMatch"}
+    """AggregateMatch for each named total (the name says which source total it matches);
+    RowCountMatch for the totals that count rows."""
+    rule = {"rows": "RowCountMatch", "order_lines": "RowCountMatch"}
     return [
         GateResult(rule.get(name, "AggregateMatch"), table, day, name, expected[name], actual[name])
         for name in expected

@@ -158,3 +158,13 @@ def sql_one(pg: LocalPostgres, query: str, params: tuple = ()) -> tuple:
 def sql_all(pg: LocalPostgres, query: str, params: tuple = ()) -> list[tuple]:
     with pg.connect() as conn:
         return sort_rows(conn.execute(query, params).fetchall())
+
+
+@pytest.fixture
+def job_env(stack, seeded, tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
+    """Point the entrypoints' LocalStack at the suite's PostgreSQL and a fresh lake."""
+    lake_root = tmp_path / "lake"
+    monkeypatch.setenv("RETAIL_ETL_HOME", str(stack.home))
+    monkeypatch.setenv("RETAIL_PG_PORT", str(stack.source.port))
+    monkeypatch.setenv("RETAIL_LAKE_ROOT", str(lake_root))
+    return lake_root

@@ -23,16 +23,6 @@ from retail_etl.settings import source_from_secrets_manager
 DAY = "2015-01-05"
 
 
-@pytest.fixture
-def job_env(stack, seeded, tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
-    """Point the entrypoints' LocalStack at the suite's PostgreSQL and a fresh lake."""
-    lake_root = tmp_path / "lake"
-    monkeypatch.setenv("RETAIL_ETL_HOME", str(stack.home))
-    monkeypatch.setenv("RETAIL_PG_PORT", str(stack.source.port))
-    monkeypatch.setenv("RETAIL_LAKE_ROOT", str(lake_root))
-    return lake_root
-
-
 def test_entrypoints_run_the_day_in_process(spark, job_env, capsys) -> None:  # type: ignore[no-untyped-def]
     for target in ("balju", "sales"):
         assert jb_retail_factdata_d2s.main(["--TARGET_DATA", target, "--EXTRACT_DATE", DAY]) == 0

@@ -1,0 +1,267 @@
+"""Trustworthy days: one snapshot per extraction, gates that fail a run, nothing published then.
+
+Expected values come from SQL run in PostgreSQL before the source is changed, or from the
+contract; the data is made wrong on purpose between the write and the audit.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from decimal import Decimal as D
+from pathlib import Path
+
+import jb_retail_factdata_d2s
+import jb_retail_silver_dailybalju_s2s
+import jb_retail_silver_dailysales_s2s
+import pytest
+from conftest import sql_one
+from pyspark.sql import functions as F
+
+from retail_etl import contract, source, steps, transforms
+from retail_etl import lake as tables
+from retail_etl.audit import Run, history
+from retail_etl.gates import GateFailed
+
+DAY = date(2015, 1, 5)
+SALES_SQL = (
+    "SELECT count(*), sum(qty), sum(qty * unit_price), sum(discount_amt) FROM retail.sales "
+    "WHERE sold_at >= DATE '2015-01-05' AND sold_at < DATE '2015-01-06'"
+)
+
+
+def test_the_silver_transforms_produce_exactly_the_contracts_columns(spark) -> None:  # type: ignore[no-untyped-def]
+    balju = spark.createDataFrame([], contract.FACTDATA_BALJU.ddl)
+    sales = spark.createDataFrame([], contract.FACTDATA_SALES.ddl)
+    built = {
+        "silver_dailybalju": transforms.daily_balju(balju),
+        "silver_dailysales_item": transforms.daily_sales_by_item(sales),
+        "silver_dailysales_store": transforms.daily_sales_by_store(sales),
+        "silver_dailysales_hourly": transforms.daily_sales_by_hour(sales),
+    }
+    for name, df in built.items():
+        found = tuple((f.name, f.dataType.simpleString()) for f in df.schema.fields)
+        assert found == contract.CONTRACTS[name].columns, name
+
+
+def test_a_day_changed_while_it_is_read_is_written_as_of_the_snapshot(  # type: ignore[no-untyped-def]
+    spark, stack, seeded, new_run, monkeypatch
+) -> None:
+    before = sql_one(seeded, SALES_SQL)
+    day_extent = source.day_extent
+    in_day = "sold_at >= '2015-01-05' AND sold_at < '2015-01-06' AND sale_id BETWEEN 1 AND 9e15"
+    with seeded.connect() as conn:
+        ids = [r[0] for r in conn.execute(f"SELECT sale_id FROM retail.sales WHERE {in_day} "
+                                          "ORDER BY sale_id").fetchall()]  # fmt: skip
+    copied, updated, deleted = ids[:50], ids[-21:-1], ids[-1]
+    saved = {}
+
+    def then_change_the_source(snapshot, fact, day):  # type: ignore[no-untyped-def]
+        extent = day_extent(snapshot, fact, day)
+        # another transaction commits after the snapshot was taken, before Spark reads a row:
+        # an insert, an update and a delete in the day being read
+        with seeded.connect() as conn:
+            conn.execute(
+                "INSERT INTO retail.sales SELECT -sale_id, receipt_no, sold_at, store_id, "
+                "item_id, qty, unit_price, discount_amt, payment_method FROM retail.sales "
+                "WHERE sale_id = ANY(%s)",
+                (copied,),
+            )
+            conn.execute(
+                "UPDATE retail.sales SET qty = qty + 100 WHERE sale_id = ANY(%s)", (updated,)
+            )
+            saved["row"] = conn.execute(
+                "DELETE FROM retail.sales WHERE sale_id = %s RETURNING *", (deleted,)
+            ).fetchone()
+        return extent
+
+    monkeypatch.setattr(source, "day_extent", then_change_the_source)
+    try:
+        result = steps.extract_day(spark, stack.source, new_run(), "sales", DAY)
+        after = sql_one(seeded, SALES_SQL)
+    finally:
+        with seeded.connect() as conn:  # put the day back as the other tests know it
+            conn.execute("DELETE FROM retail.sales WHERE sale_id < 0")
+            conn.execute(
+                "UPDATE retail.sales SET qty = qty - 100 WHERE sale_id = ANY(%s)", (updated,)
+            )
+            if "row" in saved:
+                conn.execute(
+                    "INSERT INTO retail.sales VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    saved["row"],
+                )
+    assert sql_one(seeded, SALES_SQL) == before  # put back
+    assert after != before  # the source did change during the read
+    written = spark.read.parquet(result.location)
+    found = written.agg(
+        F.count(F.lit(1)), F.sum("qty"), F.sum(F.col("qty") * F.col("unit_price")),
+        F.sum("discount_amt"),
+    ).first()  # fmt: skip
+    assert tuple(found) == before
+    assert result.rows_out == before[0]
+
+
+def tamper(location: str, change) -> None:  # type: ignore[no-untyped-def]
+    """Rewrite the Parquet files of one written day with `change` applied, in place on disk."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    assert spark is not None
+    folder = Path(location.removeprefix("file:"))
+    scratch = folder.with_name(folder.name + ".tampered")
+    change(spark.read.parquet(str(folder))).write.parquet(str(scratch))
+    shutil.rmtree(folder)
+    scratch.rename(folder)
+
+
+def drop_a_row(df):  # type: ignore[no-untyped-def]
+    return df.orderBy("sale_id").limit(df.count() - 1)
+
+
+def change_an_amount(df):  # type: ignore[no-untyped-def]
+    first = df.agg(F.min("sale_id")).first()[0]
+    bumped = F.col("unit_price") + F.lit(D("0.01"))
+    return df.withColumn(
+        "unit_price",
+        F.when(F.col("sale_id") == first, bumped)
+        .otherwise(F.col("unit_price"))
+        .cast("decimal(12,2)"),
+    )
+
+
+def duplicate_a_key(df):  # type: ignore[no-untyped-def]
+    one = df.orderBy("sale_id").limit(1)
+    return df.orderBy("sale_id").limit(df.count() - 1).unionByName(one).unionByName(one.limit(0))
+
+
+def duplicate_and_drop(df):  # type: ignore[no-untyped-def]
+    # same count and the same sums would need luck: drop the last row, repeat the first twice
+    ordered = df.orderBy(F.col("sale_id").desc())
+    last = ordered.limit(1)
+    rest = df.join(last.select("sale_id"), "sale_id", "left_anti")
+    return rest.unionByName(
+        last.withColumn("sale_id", F.lit(rest.agg(F.min("sale_id")).first()[0]))
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "gate"),
+    [
+        (drop_a_row, "factdata_sales 2015-01-05: RowCountMatch rows: expected 802, found 801"),
+        (change_an_amount, "factdata_sales 2015-01-05: AggregateMatch sum(qty * unit_price)"),
+        (
+            duplicate_and_drop,
+            "factdata_sales 2015-01-05: IsPrimaryKey sale_id: expected 802, found 801",
+        ),
+    ],
+    ids=["row-dropped", "amount-changed", "key-duplicated"],
+)
+def test_a_wrong_raw_day_fails_the_job_and_publishes_nothing(  # type: ignore[no-untyped-def]
+    spark, stack, seeded, job_env, monkeypatch, capsys, change, gate
+) -> None:
+    write = Run.write
+
+    def write_then_break(self, df, table, day):  # type: ignore[no-untyped-def]
+        output = write(self, df, table, day)
+        tamper(output.location, change)
+        return output
+
+    monkeypatch.setattr(Run, "write", write_then_break)
+    catalog_before = _published(spark, stack, "factdata_sales")
+
+    code = jb_retail_factdata_d2s.main(["--TARGET_DATA", "sales", "--EXTRACT_DATE", str(DAY)])
+
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"jb_retail_factdata_d2s: error: gate failed: {gate}"
+    )
+    assert _published(spark, stack, "factdata_sales") == catalog_before
+    (record,) = history(Run("x", _lake(spark, job_env), None).lake, DAY, limit=1)  # type: ignore[arg-type]
+    assert record["status"] == "failed" and gate in record["error"]
+    assert [g for g in record["gates"] if not g["passed"]]
+
+
+@pytest.mark.parametrize(
+    ("column", "kind", "gate"),
+    [
+        ("net_amount", "decimal(34,2)", "AggregateMatch net_amount"),
+        ("receipt_count", "bigint", "AggregateMatch receipt_count by store"),
+    ],
+)
+def test_a_wrong_silver_day_fails_the_job_and_publishes_none_of_the_three(  # type: ignore[no-untyped-def]
+    spark, stack, seeded, job_env, monkeypatch, capsys, column, kind, gate
+) -> None:
+    assert jb_retail_factdata_d2s.main(["--TARGET_DATA", "sales", "--EXTRACT_DATE", str(DAY)]) == 0
+    before = {t: _published(spark, stack, t) for t in SILVER_SALES}
+    write = Run.write
+
+    def break_the_store_table(self, df, table, day):  # type: ignore[no-untyped-def]
+        output = write(self, df, table, day)
+        if table is tables.SILVER_DAILYSALES_STORE:
+            plus_one = (F.col(column) + 1).cast(kind)
+            tamper(output.location, lambda d: d.withColumn(column, plus_one))
+        return output
+
+    monkeypatch.setattr(Run, "write", break_the_store_table)
+    capsys.readouterr()
+
+    assert jb_retail_silver_dailysales_s2s.main(["--EXTRACT_DATE", str(DAY)]) == 1
+
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"gate failed: silver_dailysales_store 2015-01-05: {gate}" in line
+    assert {t: _published(spark, stack, t) for t in SILVER_SALES} == before
+
+
+def test_a_wrong_balju_silver_day_is_caught(
+    spark, stack, seeded, job_env, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    assert jb_retail_factdata_d2s.main(["--TARGET_DATA", "balju", "--EXTRACT_DATE", str(DAY)]) == 0
+    write = Run.write
+
+    def drop_a_silver_row(self, df, table, day):  # type: ignore[no-untyped-def]
+        output = write(self, df, table, day)
+        if table is tables.SILVER_DAILYBALJU:
+            tamper(output.location, lambda d: d.orderBy("store_id", "item_id").limit(d.count() - 1))
+        return output
+
+    monkeypatch.setattr(Run, "write", drop_a_silver_row)
+    capsys.readouterr()
+
+    assert jb_retail_silver_dailybalju_s2s.main(["--EXTRACT_DATE", str(DAY)]) == 1
+
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "gate failed: silver_dailybalju 2015-01-05: RowCountMatch order_lines" in line
+
+
+SILVER_SALES = ("silver_dailysales_item", "silver_dailysales_store", "silver_dailysales_hourly")
+
+
+def _published(spark, stack, table: str) -> str | None:  # type: ignore[no-untyped-def]
+    from retail_etl.publish import HiveCatalog
+
+    catalog = HiveCatalog(spark, stack.catalog_database)
+    if not spark.catalog.tableExists(f"{stack.catalog_database}.{table}"):
+        return None
+    return catalog.day_location(tables.LakeTable(table, ""), DAY)
+
+
+def _lake(spark, root: Path):  # type: ignore[no-untyped-def]
+    from retail_etl.lake import Lake
+
+    return Lake(spark, str(root))
+
+
+def test_gate_failed_names_the_first_failure_and_counts_the_rest() -> None:
+    from retail_etl.gates import GateResult
+
+    results = [
+        GateResult("RowCountMatch", "t", DAY, "rows", 3, 3),
+        GateResult("AggregateMatch", "t", DAY, "sum(qty)", 10, 9),
+        GateResult("IsPrimaryKey", "t", DAY, "id", 3, 2),
+    ]
+    failed = GateFailed(results)
+    assert str(failed) == (
+        "gate failed: t 2015-01-05: AggregateMatch sum(qty): expected 10, found 9 "
+        "(and 1 more failed gate(s))"
+    )
