@@ -22,7 +22,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') $(if $(CATALOG),--catalog $(CATALOG)) \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
-.PHONY: help setup pg seed run submit crawl sql info stop clean test lint format mutate bench docker-test \
+.PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench docker-test \
 	statemachine deploy deploy-plan destroy
 
 help: ## list the targets
@@ -45,7 +45,10 @@ submit: seed ## run one Glue job script locally: make submit JOB=... ARGS='...'
 	  --driver-java-options '-Duser.timezone=UTC -Dlog4j2.configurationFile=retail_etl/log4j2.properties' \
 	  jobs/$(JOB).py $(ARGS)
 
-crawl: setup ## register every lake folder in the local catalog
+history: setup ## the recent job runs (of DATE=...): status, rows, gates, seconds
+	@$(PY) -m retail_etl history $(if $(filter command line,$(origin DATE)),--date $(DATE))
+
+crawl: setup ## register in-place day folders (--CATALOG crawlers runs) in the local catalog
 	@$(PY) -m retail_etl crawl
 
 sql: setup ## run Spark SQL on the local catalog: make sql Q="select ..."

@@ -13,7 +13,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from pyspark.sql import DataFrame
 
@@ -137,12 +138,42 @@ class Run:
         return record
 
 
-def history(lake: Lake, day: date | None = None, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest run records (of `day`, when given), newest first."""
-    folder = f"{lake.root}/{AUDIT_FOLDER}/runs"
+class RecordStore(Protocol):
+    """Where run records are read from: the lake (`Lake`), or a local folder (`LocalFiles`)."""
+
+    @property
+    def root(self) -> str: ...
+
+    def list_files(self, folder: str) -> list[str]: ...
+
+    def read_text(self, location: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class LocalFiles:
+    """A local lake read with plain Python: `retail-etl history` needs no Spark."""
+
+    root: str
+
+    def list_files(self, folder: str) -> list[str]:
+        path = Path(folder)
+        return sorted(p.name for p in path.iterdir() if p.is_file()) if path.is_dir() else []
+
+    def read_text(self, location: str) -> str:
+        return Path(location).read_text(encoding="utf-8")
+
+
+def history(store: RecordStore, day: date | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest run records (of `day`, when given), newest first.
+
+    Run ids sort by start time, so the newest are read first and reading stops at `limit`.
+    """
+    folder = f"{store.root}/{AUDIT_FOLDER}/runs"
     found = []
-    for name in reversed(lake.list_files(folder)):
-        record = json.loads(lake.read_text(f"{folder}/{name}"))
+    for name in reversed(store.list_files(folder)):
+        if not name.endswith(".json"):
+            continue
+        record = json.loads(store.read_text(f"{folder}/{name}"))
         if (
             day is None
             or day.isoformat() in record["days"]

@@ -61,7 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--date", type=_day, default=_day(DEFAULT_DATE), help="EXTRACT_DATE (2015-01-05)"
     )
 
-    sub.add_parser("crawl", help="register every lake table in the local catalog")
+    history = sub.add_parser(
+        "history", help="list the recent job runs (of a day): status, rows, gates, seconds"
+    )
+    history.add_argument("--date", type=_day, help="only the runs that wrote this day")
+    history.add_argument("--limit", type=int, default=20, help="runs to show (20)")
+    history.add_argument("--json", action="store_true", help="the records themselves, as JSON")
+
+    sub.add_parser(
+        "crawl",
+        help="register in-place day folders (written with --CATALOG crawlers) in the catalog",
+    )
 
     sql = sub.add_parser("sql", help="run Spark SQL against the local catalog and print the result")
     sql.add_argument("query", help="e.g. 'select * from hist_retail.silver_dailysales_store'")
@@ -195,6 +205,20 @@ def cmd_crawl(stack: LocalStack, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(stack: LocalStack, args: argparse.Namespace) -> int:
+    from retail_etl.audit import LocalFiles, format_history, history
+
+    records = history(LocalFiles(stack.lake_root), args.date, args.limit)
+    if args.json:
+        print(json.dumps(records, indent=2))
+    elif not records:
+        when = f" of {args.date}" if args.date else ""
+        print(f"no runs{when} recorded under {stack.lake_root}/_audit/runs")
+    else:
+        print(format_history(records))
+    return 0
+
+
 def cmd_sql(stack: LocalStack, args: argparse.Namespace) -> int:
     from retail_etl.runtime import local_spark
 
@@ -209,6 +233,7 @@ COMMANDS = {
     "pg": cmd_pg,
     "seed": cmd_seed,
     "run": cmd_run,
+    "history": cmd_history,
     "crawl": cmd_crawl,
     "sql": cmd_sql,
 }

@@ -87,8 +87,13 @@ class HiveCatalog:
         if not shown.collect():
             return None
         described = self.spark.sql(f"DESCRIBE FORMATTED {self._name(table)} PARTITION ({spec})")
+        in_partition = False  # the table's own Location is listed too, in another section
         for row in described.collect():
-            if row[0] == "Location":
+            if str(row[0]).startswith("# Detailed Partition Information"):
+                in_partition = True
+            elif str(row[0]).startswith("# "):
+                in_partition = False
+            elif in_partition and row[0] == "Location":
                 return str(row[1])
         return None
 
