@@ -45,6 +45,7 @@ class Run:
     # overwrite) and leave the cataloguing to the crawlers, but for days that became empty,
     # which a crawler never removes.
     in_place: bool = False
+    days: list[date] = field(default_factory=list)  # the days the run was asked for
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     gate_results: list[gates.GateResult] = field(default_factory=list)
     outputs: list[Output] = field(default_factory=list)
@@ -122,7 +123,9 @@ class Run:
             "seconds": round(time.monotonic() - self._clock, 1),
             "status": "failed" if error else "published",
             "error": one_line(error) if error else None,
-            "days": sorted({o.day.isoformat() for o in self.outputs}),
+            "days": sorted(
+                {d.isoformat() for d in self.days} | {o.day.isoformat() for o in self.outputs}
+            ),
             "rows": rows,
             "gates": [g.as_record() for g in self.gate_results],
             "published": [s.as_record() for s in self.switches],

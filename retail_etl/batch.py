@@ -39,8 +39,10 @@ class DailyBatch:
     progress: Callable[[StepResult], None] = lambda result: None
     results: list[StepResult] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
+    day: date = date.min
 
     def run(self, day: date) -> list[StepResult]:
+        self.day = day
         for branch in ("balju", "sales"):
             self._run_branch(branch, day)
         return self.results
@@ -62,7 +64,7 @@ class DailyBatch:
 
     def _step(self, name: str, job: str, work: Callable[[Run], list[StepResult]]) -> None:
         log.info("step %s: starting", name)
-        run = Run(job, self.lake, HiveCatalog(self.spark, self.database))
+        run = Run(job, self.lake, HiveCatalog(self.spark, self.database), days=[self.day])
         self.runs.append(run)
         try:
             produced = work(run)

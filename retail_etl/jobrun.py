@@ -69,6 +69,7 @@ def run_glue_job(
             catalog_for(runtime, stack, glue),
             glue_job_run_id=params.glue_args.get("JOB_RUN_ID"),
             in_place=params.catalog_mode == "crawlers",
+            days=[params.extract_date],
         )
         results = work(runtime, run, stack, params)
         record = run.save()

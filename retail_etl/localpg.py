@@ -148,7 +148,7 @@ class LocalPostgres:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_wal_size=2GB -c shared_buffers=256MB"
         )
-        self._run(
+        started = self._run(
             pg_bin("pg_ctl"),
             "start",
             "-w",
@@ -160,9 +160,27 @@ class LocalPostgres:
             str(self.log_file),
             "-o",
             options,
+            check=False,
         )
+        if started.returncode != 0:
+            raise EtlError(f"PostgreSQL did not start on port {self.port}: {self._why_not()}")
         self._ensure_database()
         return True
+
+    def _why_not(self) -> str:
+        """The server log's own reason, with what to do when the port is taken."""
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return f"see {self.log_file}"
+        for line in lines:
+            if "could not bind" in line and "Address already in use" in line:
+                return (
+                    f"port {self.port} is already in use (another clone's `make run`?): stop "
+                    "that one (`make stop` there), or pick another port with RETAIL_PG_PORT=..."
+                )
+        fatal = [line.split("FATAL:", 1)[1].strip() for line in lines if "FATAL:" in line]
+        return fatal[-1] if fatal else f"see {self.log_file}"
 
     def stop(self) -> bool:
         if not self.managed or not self.running():

@@ -242,9 +242,14 @@ def clean_up(
         if other < run_id and other not in keep:
             lake.remove(location)
             removed.append(location)
-            run_folder = lake.run_location(table, other)
-            if not lake.list_names(run_folder):
-                lake.remove(run_folder)
+    # An older run killed before its files were committed left only Spark's `_temporary`: no
+    # day folder at all. Its folder goes too, as does any older one the removals just emptied.
+    for other in lake.list_names(f"{lake.location(table)}/{RUNS_FOLDER}"):
+        folder = lake.run_location(table, other)
+        days = [n for n in lake.list_names(folder) if n.startswith(f"{PARTITION_COLUMN}=")]
+        if other < run_id and other not in keep and not days:
+            lake.remove(folder)
+            removed.append(folder)
     return removed
 
 

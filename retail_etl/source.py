@@ -147,11 +147,12 @@ class SourceSnapshot:
 
     def close(self) -> None:
         if self._conn is not None:
+            conn, self._conn = self._conn, None
             try:
-                self._conn.rollback()  # it only ever read
-                self._conn.close()
-            finally:
-                self._conn = None
+                conn.rollback()  # it only ever read
+                conn.close()
+            except Exception:  # the server is gone: nothing to end, and the first error matters
+                pass
 
     def query(self, sql: str) -> list[Any]:
         """The first row of `sql`, in the snapshot, as Python values (numeric as Decimal)."""
@@ -238,6 +239,14 @@ def read_day(
             numPartitions=str(partitions),
         )
     return reader.load()
+
+
+def driver_failure(err: BaseException) -> str | None:
+    """PostgreSQL's driver's own sentence when it is what failed (None: something else did)."""
+    text = str(err)
+    if "org.postgresql." not in text:
+        return None
+    return java_reason(text)
 
 
 def _driver_reason(err: Exception) -> str:

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from retail_etl import contract, gates, source, transforms
 from retail_etl import lake as tables
 from retail_etl.audit import Run
+from retail_etl.errors import SourceUnavailableError
 from retail_etl.lake import LakeTable
 from retail_etl.publish import Output
 from retail_etl.settings import SourceDb
@@ -55,7 +56,15 @@ def extract_day(
         rows = source.read_day(spark, snapshot, fact, day, extent).transform(
             transforms.with_extracted_at(datetime.now(UTC))
         )
-        output = run.write(rows, table, day)  # the read happens here, inside the snapshot
+        try:
+            output = run.write(rows, table, day)  # the read happens here, inside the snapshot
+        except Exception as err:
+            reason = source.driver_failure(err)
+            if reason is None:
+                raise
+            raise SourceUnavailableError(
+                f"reading {fact.name} from PostgreSQL at {source_db.where} failed: {reason}"
+            ) from None
     run.check(
         gates.raw_day_gates(
             run.written(output),

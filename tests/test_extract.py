@@ -152,3 +152,27 @@ def test_unreachable_source_names_host_and_port_and_writes_nothing(spark, lake, 
         extract_day(spark, closed, new_run(), "balju", DAY)
     assert time.monotonic() - started < 30
     assert lake_files(Path(lake.root)) == {}
+
+
+def test_a_source_failing_mid_read_is_said_in_its_words_and_publishes_nothing(  # type: ignore[no-untyped-def]
+    spark, stack, seeded, new_run, monkeypatch
+) -> None:
+    # The day's read fails inside PostgreSQL once Spark runs it (as when the server is stopped
+    # mid-read: "FATAL: terminating connection due to administrator command").
+    read_day = source.read_day
+
+    def failing_read(spark, snapshot, fact, day, extent):  # type: ignore[no-untyped-def]
+        read_day(spark, snapshot, fact, day, extent)
+        failing = "(SELECT * FROM retail.sales WHERE 1 / (sale_id - sale_id) = 1) q"
+        options = source.jdbc_options(snapshot.source)
+        return spark.read.format("jdbc").options(**options, dbtable=failing).load()
+
+    monkeypatch.setattr(source, "read_day", failing_read)
+    run = new_run()
+    with pytest.raises(SourceUnavailableError) as failed:
+        extract_day(spark, stack.source, run, "sales", DAY)
+    assert str(failed.value) == (
+        f"reading retail.sales from PostgreSQL at 127.0.0.1:{stack.source.port} failed: "
+        "ERROR: division by zero"
+    )
+    assert run.catalog.day_location(tables.FACTDATA["sales"], DAY) is None

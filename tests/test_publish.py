@@ -246,8 +246,15 @@ def test_clean_up_keeps_the_previous_day_and_newer_runs_still_writing(lake, cata
 
     removed = clean_up(lake, table, day, ids[2], lake.run_day_location(table, ids[1], day))
 
-    assert [run_of(r) for r in removed] == [ids[0]]
+    # the oldest day goes, and its run folder with it once empty
+    assert removed == [lake.run_day_location(table, ids[0], day), lake.run_location(table, ids[0])]
     assert sorted(lake.runs_holding(table, day)) == ids[1:]
+    # a run killed before its commit left no day folder, only Spark's scratch: it goes as well
+    killed = "20150101T000000000000Z-killed"
+    (Path(lake.run_location(table, killed)) / "_temporary" / "0").mkdir(parents=True)
+    removed = clean_up(lake, table, day, ids[2], lake.run_day_location(table, ids[1], day))
+    assert removed == [lake.run_location(table, killed)]
+    assert not Path(lake.run_location(table, killed)).exists()
 
 
 def test_roll_forward_finishes_an_intent_and_skips_one_whose_files_are_gone(  # type: ignore[no-untyped-def]
