@@ -30,7 +30,6 @@ class StepResult:
     """One step's outcome, as the summary shows it."""
 
     step: str
-    table: str
     rows_in: int | None
     rows_out: int
     seconds: float
@@ -221,7 +220,6 @@ def _result(
 ) -> StepResult:
     return StepResult(
         step=step,
-        table=output.table.name,
         rows_in=rows_in,
         rows_out=output.rows,
         seconds=seconds if seconds is not None else time.monotonic() - started,
