@@ -20,6 +20,8 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(SOURCE_SECRET_ARN),--source-secret-arn $(SOURCE_SECRET_ARN)) \
 	$(if $(LAKE_BUCKET),--lake-bucket $(LAKE_BUCKET)) \
 	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') $(if $(CATALOG),--catalog $(CATALOG)) \
+	$(if $(filter-out undefined,$(origin ALERT_EMAIL)),--alert-email '$(ALERT_EMAIL)') \
+	$(if $(filter-out undefined,$(origin KMS_KEY_ARN)),--kms-key-arn '$(KMS_KEY_ARN)') \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
 .PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench docker-test \
@@ -66,10 +68,12 @@ clean: stop ## stop PostgreSQL and remove .local/ (source data, lake, catalog)
 test: lint ## lint, then the whole test suite (it starts its own PostgreSQL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup ## ruff (lint and format check) and mypy
+lint: setup ## ruff (lint and format check), mypy, and the scanners: checkov (template), hadolint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	.tools/bin/checkov -f orchestration/cloudformation/hist_retail.template.json --compact --quiet --skip-download
+	.tools/bin/hadolint docker/Dockerfile
 
 format: setup ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .

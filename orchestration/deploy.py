@@ -172,6 +172,8 @@ OPTIONAL_ON_UPDATE = {
     "SourceConnection": "--source-connection (SOURCE_CONNECTION=)",
     "ScheduleExpression": "--schedule (SCHEDULE=)",
     "CatalogMode": "--catalog (CATALOG=)",
+    "AlertEmail": "--alert-email (ALERT_EMAIL=)",
+    "KmsKeyArn": "--kms-key-arn (KMS_KEY_ARN=)",
 }
 
 
@@ -186,9 +188,13 @@ class StackSettings:
     schedule: str | None = None
     source_connection: str | None = None
     catalog_mode: str | None = None
+    alert_email: str | None = None
+    kms_key_arn: str | None = None
 
     def given(self) -> dict[str, str | None]:
         return {
+            "AlertEmail": self.alert_email,
+            "KmsKeyArn": self.kms_key_arn,
             "SourceSecretArn": self.source_secret_arn,
             "LakeBucket": self.lake_bucket,
             "ScheduleExpression": self.schedule,
@@ -469,6 +475,39 @@ def ensure_bucket(s3: Any, bucket: str, region: str, say: Say) -> None:
             "RestrictPublicBuckets": True,
         },
     )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket, region)))
+
+
+def partition(region: str) -> str:
+    return (
+        "aws-cn"
+        if region.startswith("cn-")
+        else ("aws-us-gov" if region.startswith("us-gov-") else "aws")
+    )
+
+
+def tls_only_policy(bucket: str, region: str) -> dict[str, Any]:
+    """Refuse every request to the artifacts bucket that does not come over TLS."""
+    arn = f"arn:{partition(region)}:s3:::{bucket}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TlsOnly",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 def deploy(
@@ -629,6 +668,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--schedule", help=f"EventBridge schedule (first deploy: {r.DEFAULT_SCHEDULE}; then kept)"
     )
+    parser.add_argument("--alert-email", help="e-mail subscribed to the alert topic ('' removes)")
+    parser.add_argument(
+        "--kms-key-arn", help="KMS key for lake writes, logs and alerts ('' for SSE-S3)"
+    )
     parser.add_argument(
         "--catalog",
         choices=["tables", "crawlers"],
@@ -665,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
             schedule=args.schedule,
             source_connection=args.source_connection,
             catalog_mode=args.catalog,
+            alert_email=args.alert_email,
+            kms_key_arn=args.kms_key_arn,
         )
         with tempfile.TemporaryDirectory(prefix="hist-retail-artifacts-") as out:
             artifacts = build_artifacts(Path(out))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestration import operations
 from orchestration import resources as r
 from orchestration.cfn import Json, ref, sub
 from retail_etl import lake
@@ -116,6 +117,11 @@ def glue_role() -> Json:
                             hist_retail_catalog(),
                         )
                     ),
+                ),
+                policy(
+                    "kms",
+                    operations.glue_kms_statement(),
+                    operations.glue_log_key_statement(),
                 ),
                 policy(
                     "logs",
@@ -285,6 +291,15 @@ def trigger_role() -> Json:
                         "OwnLogs",
                         ["logs:CreateLogStream", "logs:PutLogEvents"],
                         [sub("${TriggerLogGroup.Arn}")],
+                    ),
+                    # the on-failure destination of its asynchronous invocations
+                    allow("AlertOnFailure", ["sns:Publish"], [ref("AlertTopic")]),
+                    operations.if_kms(
+                        allow(
+                            "AlertTopicKey",
+                            ["kms:Decrypt", "kms:GenerateDataKey"],
+                            [ref("KmsKeyArn")],
+                        )
                     ),
                 ),
             ],

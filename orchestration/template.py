@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestration import iam, statemachine
+from orchestration import iam, operations, statemachine
 from orchestration import resources as r
 from orchestration.cfn import Json, arn, logical_id, ref, sub
 from retail_etl import contract, lake
@@ -67,6 +67,7 @@ def parameters() -> Json:
             "Description": "When the daily batch starts (UTC); the default is 01:00 in Seoul",
         },
     }
+    params.update(operations.parameters())
     for job in r.JOBS:
         params[job_script_parameter(job)] = {
             "Type": "String",
@@ -100,6 +101,7 @@ def glue_job(job: r.GlueJob) -> Json:
         "MaxRetries": 0,
         "ExecutionProperty": {"MaxConcurrentRuns": job.max_concurrent_runs},
         "DefaultArguments": arguments,
+        "SecurityConfiguration": ref("GlueSecurityConfiguration"),
     }
     if job.needs_source:
         arguments["--SOURCE_SECRET_ID"] = ref("SourceSecretArn")
@@ -164,6 +166,7 @@ def crawler(c: r.Crawler) -> Json:
                 ]
             },
             "RecrawlPolicy": {"RecrawlBehavior": r.CRAWLER_RECRAWL_BEHAVIOR},
+            "CrawlerSecurityConfiguration": ref("GlueSecurityConfiguration"),
             "SchemaChangePolicy": dict(r.CRAWLER_SCHEMA_CHANGE),
         },
     }
@@ -179,6 +182,10 @@ def template() -> Json:
             },
         },
         "GlueRole": iam.glue_role(),
+        "GlueSecurityConfiguration": {
+            **operations.security_configuration(),
+            "Metadata": operations.SECURITY_CONFIGURATION_SKIPS,
+        },
         "GlueNetworkPolicy": iam.glue_network_policy(),
         **{logical_id(job.name): glue_job(job) for job in r.JOBS},
         **{
@@ -192,7 +199,9 @@ def template() -> Json:
             "Properties": {
                 "LogGroupName": sub("/aws/vendedlogs/states/${Prefix}_hist_retail_dailybatch"),
                 "RetentionInDays": 90,
+                "KmsKeyId": operations.if_kms(ref("KmsKeyArn")),
             },
+            "Metadata": operations.LOG_GROUP_SKIPS,
         },
         "DailyBatchStateMachine": {
             "Type": "AWS::StepFunctions::StateMachine",
@@ -224,7 +233,9 @@ def template() -> Json:
             "Properties": {
                 "LogGroupName": sub(f"/aws/lambda/{r.lambda_name('${Prefix}')}"),
                 "RetentionInDays": 90,
+                "KmsKeyId": operations.if_kms(ref("KmsKeyArn")),
             },
+            "Metadata": operations.LOG_GROUP_SKIPS,
         },
         "TriggerRole": iam.trigger_role(),
         "TriggerFunction": {
@@ -240,8 +251,11 @@ def template() -> Json:
                 "MemorySize": 128,
                 "LoggingConfig": {"LogGroup": ref("TriggerLogGroup")},
                 "Environment": {"Variables": {"STATE_MACHINE_ARN": ref("DailyBatchStateMachine")}},
+                **operations.trigger_function_extras(),
             },
+            "Metadata": operations.TRIGGER_FUNCTION_SKIPS,
         },
+        **operations.alert_resources(),
         "DailySchedule": {
             "Type": "AWS::Events::Rule",
             "Properties": {
@@ -269,11 +283,13 @@ def template() -> Json:
         "Conditions": {
             "HasSourceConnection": {"Fn::Not": [{"Fn::Equals": [ref("SourceConnection"), ""]}]},
             "UseCrawlers": {"Fn::Equals": [ref("CatalogMode"), "crawlers"]},
+            **operations.conditions(),
         },
         "Resources": resources,
         "Outputs": {
             "StateMachineArn": {"Value": ref("DailyBatchStateMachine")},
             "TriggerFunctionName": {"Value": ref("TriggerFunction")},
+            "AlertTopicArn": {"Value": ref("AlertTopic")},
         },
     }
 

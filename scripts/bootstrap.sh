@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need, and nothing that is already there:
-# Java 17, PostgreSQL's server, Debian's PostgreSQL JDBC driver, and .venv with the pinned packages.
+# Java 17, PostgreSQL's server, Debian's PostgreSQL JDBC driver, .venv with the pinned packages,
+# and .tools with the pinned security scanners (checkov, hadolint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,4 +38,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e '.[runtime,local,dev]'
   touch "$stamp"
   echo "bootstrap: .venv ready"
+fi
+
+tools_stamp=.tools/.installed
+if [ ! -f "$tools_stamp" ] || [ scripts/scanners.txt -nt "$tools_stamp" ]; then
+  [ -x .tools/bin/python ] || "$PYTHON" -m venv .tools
+  .tools/bin/python -m pip install --quiet --upgrade pip
+  .tools/bin/python -m pip install --quiet -r scripts/scanners.txt
+  touch "$tools_stamp"
+  echo "bootstrap: .tools ready (checkov, hadolint)"
 fi

@@ -18,6 +18,7 @@ from moto.cloudformation.exceptions import ValidationError as CfnValidationError
 from moto.core.exceptions import JsonRESTError
 from moto.glue.exceptions import InvalidInputException
 from moto.glue.models import GlueBackend
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.iam.exceptions import ValidationError as IamValidationError
 from moto.iam.models import IAMBackend
 from moto.s3.exceptions import InvalidBucketName
@@ -75,6 +76,8 @@ def state_names(definition: dict[str, Any]) -> list[str]:
 
 def install(monkeypatch: pytest.MonkeyPatch) -> None:
     _guard_cloudformation(monkeypatch)
+    _requests_come_over_tls(monkeypatch)
+    _log_groups_update_in_place(monkeypatch)
     _guard(monkeypatch, S3Backend, "create_bucket", _check_bucket)
     _guard(monkeypatch, IAMBackend, "create_role", _check_role)
     _guard(monkeypatch, LambdaBackend, "create_function", _check_function)
@@ -164,3 +167,39 @@ def _guard_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
             return _original(self)
 
         monkeypatch.setattr(cfn_responses.CloudFormationResponse, action, guarded)
+
+
+def _requests_come_over_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a limit but a difference: moto evaluates a bucket policy's conditions only for the
+    operators it knows and holds any other (such as `Bool`) as met, so a TLS-only policy
+    (`Deny` when `aws:SecureTransport` is false) denies every request. boto3 speaks HTTPS, so on
+    AWS that statement never applies to these calls: here neither."""
+    original = IAMPolicyStatement.is_action_permitted
+    tls_only = {"Bool": {"aws:SecureTransport": "false"}}
+
+    def permitted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self._statement.get("Effect") == "Deny" and self._statement.get("Condition") == tls_only:
+            return PermissionResult.NEUTRAL
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(IAMPolicyStatement, "is_action_permitted", permitted)
+
+
+def _log_groups_update_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A difference: moto's CloudFormation has no update for AWS::Logs::LogGroup, so a stack
+    update that touches one (moto counts a parameter the group references, such as KmsKeyArn,
+    as changed when the create left it at its default) loses the group and every GetAtt of it.
+    AWS updates a log group in place; so does this."""
+    from moto.logs.models import LogGroup, logs_backends
+
+    def update(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):  # type: ignore[no-untyped-def]
+        properties = cloudformation_json["Properties"]
+        group = logs_backends[account_id][region_name].groups[original_resource.name]
+        group.retention_in_days = properties.get("RetentionInDays")
+        return group
+
+    monkeypatch.setattr(
+        LogGroup, "update_from_cloudformation_json", classmethod(update), raising=False
+    )

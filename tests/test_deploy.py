@@ -179,6 +179,13 @@ def test_deploy_uploads_content_hashed_artifacts_and_creates_the_stack(session, 
         assert (prefix, hashlib.sha256(body).hexdigest()[:16]) == ("blee", digest)
         assert kind in ("wheels", "lambda", "scripts", "templates")
 
+    encryption = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (tls,) = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]
+    assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    topics = [t["TopicArn"] for t in session.client("sns").list_topics()["Topics"]]
+    assert [t.rsplit(":", 1)[1] for t in topics] == ["blee-hist-retail-alerts"]
+
     machines = session.client("stepfunctions").list_state_machines()["stateMachines"]
     assert [m["name"] for m in machines] == ["blee_hist_retail_dailybatch"]
     function = session.client("lambda").get_function(FunctionName="blee-hist-retail-dailybatch")
@@ -212,7 +219,7 @@ def changed_script(artifacts, tmp_path: Path) -> list[deploy.Artifact]:  # type:
 def with_template_change(
     artifacts: list[deploy.Artifact], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> list[deploy.Artifact]:
-    """The artifacts with a template whose log retention changed.
+    """The artifacts with a template whose schedule description changed.
 
     moto's change sets list a change only where the template differs (AWS also lists the
     resources whose parameter values changed), so a test that must see an update executed
@@ -221,7 +228,7 @@ def with_template_change(
 
     def changed() -> dict[str, object]:
         copy = json.loads(json.dumps(rendered))
-        copy["Resources"]["TriggerLogGroup"]["Properties"]["RetentionInDays"] = 30
+        copy["Resources"]["DailySchedule"]["Properties"]["Description"] = "changed"
         return copy
 
     monkeypatch.setattr(template, "template", changed)
@@ -233,7 +240,11 @@ def with_template_change(
 def test_parameters_not_given_keep_their_deployed_values(  # type: ignore[no-untyped-def]
     session, artifacts, tmp_path, monkeypatch
 ) -> None:
-    first = settings(source_connection="retail-rds", schedule="cron(30 15 * * ? *)")
+    first = settings(
+        source_connection="retail-rds",
+        schedule="cron(30 15 * * ? *)",
+        alert_email="oncall@example.com",
+    )
     deploy.deploy(session, first, artifacts, say=quiet)
     before = stack_parameters(session)
 
@@ -243,7 +254,9 @@ def test_parameters_not_given_keep_their_deployed_values(  # type: ignore[no-unt
     assert deploy.deploy(session, later, new_code, say=quiet) == "UPDATE_COMPLETE"
 
     after = stack_parameters(session)
-    for kept in ("SourceConnection", "ScheduleExpression", "LakeBucket", "SourceSecretArn"):
+    for kept in (
+        "SourceConnection", "ScheduleExpression", "LakeBucket", "SourceSecretArn", "AlertEmail",
+    ):  # fmt: skip
         assert after[kept] == before[kept], kept
     assert after["SourceConnection"] == "retail-rds"
     script_key = template.job_script_parameter(r.JOBS[0])
@@ -348,13 +361,13 @@ def test_plan_shows_a_template_change_as_a_diff(session, artifacts, monkeypatch)
     monkeypatch.setattr(
         template,
         "render",
-        lambda: rendered.replace('"RetentionInDays": 90', '"RetentionInDays": 30', 1),
+        lambda: rendered.replace('"RetentionInDays": 90,', '"RetentionInDays": 30,', 1),
     )
 
     result = deploy.plan(session, settings(), artifacts, say=quiet)
 
     changed = [line for line in result["template_diff"] if "RetentionInDays" in line]
-    assert changed == ['-        "RetentionInDays": 90', '+        "RetentionInDays": 30']
+    assert changed == ['-        "RetentionInDays": 90,', '+        "RetentionInDays": 30,']
 
 
 def test_a_role_glue_cannot_assume_yet_is_retried_once_saying_why(  # type: ignore[no-untyped-def]

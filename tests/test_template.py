@@ -18,29 +18,31 @@ T = template.template()
 RESOURCES = T["Resources"]
 
 
-def deployed(items: list[Any], crawlers: bool) -> list[dict[str, Any]]:
-    """Statements as CloudFormation resolves them for CatalogMode tables or crawlers."""
+def deployed(items: list[Any], crawlers: bool, kms: bool = False) -> list[dict[str, Any]]:
+    """Statements as CloudFormation resolves them for CatalogMode tables or crawlers, with or
+    without a KMS key."""
     found = []
     for item in items:
         if "Fn::If" in item:
             condition, then, otherwise = item["Fn::If"]
-            assert condition == "UseCrawlers" and otherwise == {"Ref": "AWS::NoValue"}
-            if crawlers:
+            assert condition in ("UseCrawlers", "HasKmsKey")
+            assert otherwise == {"Ref": "AWS::NoValue"}
+            if {"UseCrawlers": crawlers, "HasKmsKey": kms}[condition]:
                 found.append(then)
         else:
             found.append(item)
     return found
 
 
-def statements(role: str, crawlers: bool = False) -> list[dict[str, Any]]:
+def statements(role: str, crawlers: bool = False, kms: bool = False) -> list[dict[str, Any]]:
     found = []
     for p in RESOURCES[role]["Properties"]["Policies"]:
-        found += deployed(p["PolicyDocument"]["Statement"], crawlers)
+        found += deployed(p["PolicyDocument"]["Statement"], crawlers, kms)
     for resource in RESOURCES.values():  # policies attached to the role on their own
         if resource["Type"] == "AWS::IAM::RolePolicy" and resource["Properties"]["RoleName"] == {
             "Ref": role
         }:
-            found += deployed(resource["Properties"]["PolicyDocument"]["Statement"], crawlers)
+            found += deployed(resource["Properties"]["PolicyDocument"]["Statement"], crawlers, kms)
     return found
 
 
@@ -64,7 +66,7 @@ def test_three_roles_no_managed_policies_no_wildcard_actions() -> None:
     assert sorted(roles()) == ["GlueRole", "StateMachineRole", "TriggerRole"]
     for role in roles():
         assert "ManagedPolicyArns" not in RESOURCES[role]["Properties"]
-        for statement in statements(role, crawlers=True):
+        for statement in statements(role, crawlers=True, kms=True):
             assert statement["Effect"] == "Allow"
             for action in statement["Action"]:
                 assert "*" not in action, (role, action)
@@ -80,7 +82,7 @@ def test_resource_star_only_where_aws_cannot_scope_and_said_so() -> None:
         documents = [p["PolicyDocument"] for p in res["Properties"].get("Policies", [])]
         if "PolicyDocument" in res["Properties"]:
             documents.append(res["Properties"]["PolicyDocument"])
-        for statement in (s for d in documents for s in deployed(d["Statement"], True)):
+        for statement in (s for d in documents for s in deployed(d["Statement"], True, True)):
             if "*" in statement["Resource"]:
                 assert statement["Sid"].endswith("CannotBeScoped"), (name, statement["Sid"])
                 assert "Resource *" in res["Metadata"]["Comment"], name
@@ -134,7 +136,7 @@ def test_trigger_role_starts_only_the_one_state_machine() -> None:
         "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
         "${Prefix}_hist_retail_dailybatch:*"
     ]
-    assert set(sids) == {"StartDailyBatch", "ReadDailyBatchExecutions", "OwnLogs"}
+    assert set(sids) == {"StartDailyBatch", "ReadDailyBatchExecutions", "OwnLogs", "AlertOnFailure"}
 
 
 def test_glue_role_reaches_the_lake_prefixes_artifacts_secret_and_catalog() -> None:
