@@ -1,8 +1,13 @@
 """Glue job `jb_retail_factdata_d2s`: one business day of a fact table, PostgreSQL -> raw Parquet.
 
+Reads the day in one snapshot of the source, writes it into this run's own folder, checks it
+against the snapshot's count, control sums and key (exit 1 on a failed gate), then publishes it
+through the catalog.
+
 Arguments: --TARGET_DATA balju|sales --EXTRACT_DATE YYYY-MM-DD
            [--SOURCE_SECRET_ID id] (on Glue: Secrets Manager secret with the source's credentials)
            [--LAKE_ROOT s3://bucket] (default s3://hist-retail on Glue, .local/lake locally)
+           [--CATALOG tables|crawlers] (default tables; crawlers: write in place for crawlers)
 """
 
 from __future__ import annotations

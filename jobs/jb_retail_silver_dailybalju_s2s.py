@@ -1,6 +1,9 @@
 """Glue job `jb_retail_silver_dailybalju_s2s`: the day's raw purchase orders -> silver_dailybalju.
 
-Arguments: --EXTRACT_DATE YYYY-MM-DD [--LAKE_ROOT s3://bucket]
+Reads the published raw day through the catalog, writes into this run's own folder, checks the
+silver totals against the raw day's (exit 1 on a failed gate), then publishes.
+
+Arguments: --EXTRACT_DATE YYYY-MM-DD [--LAKE_ROOT s3://bucket] [--CATALOG tables|crawlers]
 """
 
 from __future__ import annotations
