@@ -84,23 +84,27 @@ def build_dailybalju(run: Run, day: date) -> StepResult:
     started = time.monotonic()
     raw_table, silver = tables.FACTDATA["balju"], tables.SILVER_DAILYBALJU
     run.prepare([raw_table, silver])
-    balju = _raw_day(run, raw_table, day)
-    output = run.write(transforms.daily_balju(balju), silver, day)
-    written = run.written(output)
-    kept = balju.where(~F.col("status").eqNullSafe(F.lit("CANCELLED")))
-    run.check(
-        [
-            *gates.match_totals(
-                silver.name,
-                day,
-                gates.totals(kept, _zero_if_none(ORDERS_RAW)),
-                gates.totals(written, _zero_if_none(ORDERS_SILVER)),
-            ),
-            gates.primary_key(written, silver.name, contract.of(silver).key, day),
-        ]
-    )
-    run.publish([output])
-    return _result("s2s:dailybalju", balju.count(), output, started)
+    balju = _raw_day(run, raw_table, day).cache()  # read once: counted, aggregated, checked
+    try:
+        rows_in = balju.count()
+        output = run.write(transforms.daily_balju(balju), silver, day)
+        written = run.written(output)
+        kept = balju.where(~F.col("status").eqNullSafe(F.lit("CANCELLED")))
+        run.check(
+            [
+                *gates.match_totals(
+                    silver.name,
+                    day,
+                    gates.totals(kept, _zero_if_none(ORDERS_RAW)),
+                    gates.totals(written, _zero_if_none(ORDERS_SILVER)),
+                ),
+                gates.primary_key(written, silver.name, contract.of(silver).key, day),
+            ]
+        )
+        run.publish([output])
+    finally:
+        balju.unpersist()
+    return _result("s2s:dailybalju", rows_in, output, started)
 
 
 # The balju gate: non-cancelled raw orders against the silver day's totals.
