@@ -59,7 +59,11 @@ class Catalog(Protocol):
 
     def day_location(self, table: LakeTable, day: date) -> str | None: ...
 
-    def set_day(self, table: LakeTable, day: date, location: str | None) -> None: ...
+    def set_day(
+        self, table: LakeTable, day: date, location: str | None, current: str | None = None
+    ) -> None:
+        """Point `day` at `location` (None: remove the day); `current` is where it points now,
+        as the caller just read it (None: nowhere, the partition is created)."""
 
 
 class HiveCatalog:
@@ -97,11 +101,13 @@ class HiveCatalog:
                 return str(row[1])
         return None
 
-    def set_day(self, table: LakeTable, day: date, location: str | None) -> None:
+    def set_day(
+        self, table: LakeTable, day: date, location: str | None, current: str | None = None
+    ) -> None:
         spec = f"`{PARTITION_COLUMN}` = '{day.isoformat()}'"
         if location is None:
             self.spark.sql(f"ALTER TABLE {self._name(table)} DROP IF EXISTS PARTITION ({spec})")
-        elif self.day_location(table, day) is None:
+        elif current is None:
             self.spark.sql(
                 f"ALTER TABLE {self._name(table)} ADD PARTITION ({spec}) LOCATION '{location}'"
             )
@@ -138,7 +144,9 @@ class GlueCatalog:
             return None
         return str(found["Partition"]["StorageDescriptor"]["Location"])
 
-    def set_day(self, table: LakeTable, day: date, location: str | None) -> None:
+    def set_day(
+        self, table: LakeTable, day: date, location: str | None, current: str | None = None
+    ) -> None:
         from retail_etl import glue_catalog
 
         if location is None:
@@ -151,7 +159,7 @@ class GlueCatalog:
         )
         descriptor["Location"] = location
         partition = {"Values": [day.isoformat()], "StorageDescriptor": descriptor}
-        if self.day_location(table, day) is None:
+        if current is None:
             answer = self.glue.batch_create_partition(
                 DatabaseName=self.database, TableName=table.name, PartitionInputList=[partition]
             )
@@ -228,7 +236,7 @@ def _switch(catalog: Catalog, run_id: str, output: Output) -> Switch:
             output.table.name, output.day, current_run, run_id,
         )  # fmt: skip
         return Switch(output, current, applied=False)
-    catalog.set_day(output.table, output.day, output.location or None)
+    catalog.set_day(output.table, output.day, output.location or None, current)
     return Switch(output, current, applied=True)
 
 

@@ -62,7 +62,7 @@ def test_publishing_creates_moves_and_removes_a_days_partition(glue) -> None:  #
 
     catalog.set_day(table, DAY, first)
     assert catalog.day_location(table, DAY) == first
-    catalog.set_day(table, DAY, second)
+    catalog.set_day(table, DAY, second, current=first)
     assert catalog.day_location(table, DAY) == second
     (partition,) = [
         p
