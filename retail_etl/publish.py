@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from retail_etl import contract
@@ -87,12 +88,14 @@ class HiveCatalog:
 
     def day_location(self, table: LakeTable, day: date) -> str | None:
         spec = f"`{PARTITION_COLUMN}` = '{day.isoformat()}'"
-        shown = self.spark.sql(f"SHOW PARTITIONS {self._name(table)} PARTITION ({spec})")
-        if not shown.collect():
+        try:
+            described = self.spark.sql(
+                f"DESCRIBE FORMATTED {self._name(table)} PARTITION ({spec})"
+            ).collect()
+        except AnalysisException:  # no such partition: the day is not published
             return None
-        described = self.spark.sql(f"DESCRIBE FORMATTED {self._name(table)} PARTITION ({spec})")
         in_partition = False  # the table's own Location is listed too, in another section
-        for row in described.collect():
+        for row in described:
             if str(row[0]).startswith("# Detailed Partition Information"):
                 in_partition = True
             elif str(row[0]).startswith("# "):
@@ -147,10 +150,8 @@ class GlueCatalog:
     def set_day(
         self, table: LakeTable, day: date, location: str | None, current: str | None = None
     ) -> None:
-        from retail_etl import glue_catalog
-
         if location is None:
-            glue_catalog.forget_days(self.glue, self.database, table.name, [day])
+            forget_days(self.glue, self.database, table.name, [day])
             return
         descriptor = dict(
             self.glue.get_table(DatabaseName=self.database, Name=table.name)["Table"][
@@ -177,6 +178,43 @@ class GlueCatalog:
                 f"could not publish {self.database}.{table.name} {day}: "
                 f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
             )
+
+
+# BatchDeletePartition takes at most 25 partitions a call (Glue API reference).
+BATCH_DELETE_MAX = 25
+
+
+def forget_days(glue: Any, database: str, table: str, days: Iterable[date]) -> int:
+    """Delete `table`'s partitions of `days`; returns how many calls were made.
+
+    A table the catalog does not have yet has no partitions to forget, and a day without a
+    partition is already forgotten: neither is an error.
+    """
+    values = [{"Values": [day.isoformat()]} for day in sorted(set(days))]
+    calls = 0
+    failed = []
+    for start in range(0, len(values), BATCH_DELETE_MAX):
+        try:
+            answer = glue.batch_delete_partition(
+                DatabaseName=database,
+                TableName=table,
+                PartitionsToDelete=values[start : start + BATCH_DELETE_MAX],
+            )
+        except glue.exceptions.EntityNotFoundException:
+            return calls
+        calls += 1
+        failed += [
+            error
+            for error in answer.get("Errors", [])
+            if error["ErrorDetail"]["ErrorCode"] != "EntityNotFoundException"
+        ]
+    if failed:
+        first = failed[0]
+        raise EtlError(
+            f"could not remove the catalog partition {database}.{table} "
+            f"{first['PartitionValues']}: {first['ErrorDetail']['ErrorMessage']}"
+        )
+    return calls
 
 
 @dataclass(frozen=True)

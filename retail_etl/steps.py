@@ -76,7 +76,7 @@ def extract_day(
         )
     )
     run.publish([output])
-    return _result(f"d2s:{target}", extent.rows, output, started)
+    return _result(f"d2s:{target}", extent.rows, output, time.monotonic() - started)
 
 
 def build_dailybalju(run: Run, day: date) -> StepResult:
@@ -104,7 +104,7 @@ def build_dailybalju(run: Run, day: date) -> StepResult:
         run.publish([output])
     finally:
         balju.unpersist()
-    return _result("s2s:dailybalju", rows_in, output, started)
+    return _result("s2s:dailybalju", rows_in, output, time.monotonic() - started)
 
 
 # The balju gate: non-cancelled raw orders against the silver day's totals.
@@ -188,7 +188,7 @@ def build_dailysales(run: Run, day: date) -> list[StepResult]:
             seconds.append(time.monotonic() - started)
         run.publish(outputs)
         return [
-            _result(f"s2s:{o.table.name.removeprefix('silver_')}", rows_in, o, 0.0, s)
+            _result(f"s2s:{o.table.name.removeprefix('silver_')}", rows_in, o, s)
             for o, s in zip(outputs, seconds, strict=True)
         ]
     finally:
@@ -219,14 +219,12 @@ def _raw_day(run: Run, table: LakeTable, day: date) -> DataFrame:
     return df
 
 
-def _result(
-    step: str, rows_in: int | None, output: Output, started: float, seconds: float | None = None
-) -> StepResult:
+def _result(step: str, rows_in: int | None, output: Output, seconds: float) -> StepResult:
     return StepResult(
         step=step,
         rows_in=rows_in,
         rows_out=output.rows,
-        seconds=seconds if seconds is not None else time.monotonic() - started,
+        seconds=seconds,
         location=output.location,
         note="no rows: the day is published empty" if output.rows == 0 else "",
     )

@@ -8,10 +8,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from retail_etl import glue_catalog
 from retail_etl.errors import EtlError
 from retail_etl.lake import LakeTable
-from retail_etl.publish import GlueCatalog
+from retail_etl.publish import GlueCatalog, forget_days
 
 DATABASE = "hist-retail"
 DAY = date(2015, 1, 5)
@@ -83,15 +82,15 @@ def test_a_table_the_stack_did_not_declare_is_named(glue) -> None:  # type: igno
 
 
 def test_a_day_or_table_the_catalog_does_not_have_is_no_error(glue) -> None:  # type: ignore[no-untyped-def]
-    assert glue_catalog.forget_days(glue, DATABASE, "factdata_balju", [DAY]) == 1
-    assert glue_catalog.forget_days(glue, DATABASE, "factdata_sales", [DAY]) == 0  # no table
+    assert forget_days(glue, DATABASE, "factdata_balju", [DAY]) == 1
+    assert forget_days(glue, DATABASE, "factdata_sales", [DAY]) == 0  # no table
 
 
 def test_many_days_go_25_to_a_call(glue) -> None:  # type: ignore[no-untyped-def]
     days = [DAY + timedelta(days=n) for n in range(60)]
     add_days(glue, "factdata_balju", days[:60])
 
-    calls = glue_catalog.forget_days(glue, DATABASE, "factdata_balju", days)
+    calls = forget_days(glue, DATABASE, "factdata_balju", days)
 
     assert calls == 3  # BatchDeletePartition takes at most 25 partitions
     assert catalogued(glue, "factdata_balju") == []
