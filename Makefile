@@ -39,8 +39,8 @@ pg: setup ## start the local PostgreSQL source (under .local/)
 seed: pg ## seed the sample source unless it already has data
 	@$(PY) -m retail_etl seed --if-empty
 
-run: seed ## run the daily batch for DATE (default 2015-01-05) and print a summary
-	@$(PY) -m retail_etl run --date $(DATE)
+run: seed ## run the batch for DATE (default 2015-01-05), or for FROM=... TO=... (a range), with a summary
+	@$(PY) -m retail_etl run $(if $(FROM)$(TO),$(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)),--date $(DATE))
 
 submit: seed ## run one Glue job script locally: make submit JOB=... ARGS='...'
 	$(VENV)/bin/spark-submit --master 'local[*]' --jars /usr/share/java/postgresql.jar \

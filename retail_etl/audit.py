@@ -20,10 +20,11 @@ from pyspark.sql import DataFrame
 
 from retail_etl import contract, gates
 from retail_etl.errors import one_line
-from retail_etl.lake import Lake, LakeTable
+from retail_etl.lake import PARTITION_COLUMN, Lake, LakeTable
 from retail_etl.publish import (
     AUDIT_FOLDER,
     Catalog,
+    DayChange,
     Output,
     Switch,
     new_run_id,
@@ -60,39 +61,52 @@ class Run:
             self.catalog.ensure_table(table, self.lake.location(table))
         self.rolled_forward += roll_forward(self.lake, self.catalog, tables)
 
-    def read_published(self, table: LakeTable, day: date) -> DataFrame | None:
-        """The day of `table` that the catalog publishes (None: the day has no rows)."""
+    def read_published(self, table: LakeTable, days: Sequence[date]) -> DataFrame | None:
+        """The days of `table` that the catalog publishes, with each row's `extract_date`
+        (None: none of the days has rows)."""
+        columns = [n for n, _ in contract.of(table).columns]
         if self.in_place:
-            df = self.lake.read_day(table, day)
-            return None if df is None else df.select(*[n for n, _ in contract.of(table).columns])
-        location = self.catalog.day_location(table, day)
-        if location is None:
+            found = [d for d in days if self.lake.has_day(table, d)]
+            if not found:
+                return None
+            return self.lake.read_days(table, found).select(*columns, PARTITION_COLUMN)
+        locations = self.catalog.day_locations(table, days)
+        if not locations:
             return None
-        return self.lake.read_location(location, contract.of(table).ddl)
+        return self.lake.read_locations(list(locations.values()), contract.of(table).ddl)
 
-    def write(self, df: DataFrame, table: LakeTable, day: date) -> Output:
-        """Write a day into this run's folder after checking its columns against the contract."""
-        expected = contract.of(table).columns
+    def write(self, df: DataFrame, table: LakeTable, days: Sequence[date]) -> list[Output]:
+        """Write `days` of `table` into this run's folder after checking the columns against
+        the contract; `df` carries each row's day in its last column, `extract_date`."""
+        expected = (*contract.of(table).columns, (PARTITION_COLUMN, "string"))
         found = tuple((f.name, f.dataType.simpleString()) for f in df.schema.fields)
         if found != expected:
             raise gates.GateFailed(
-                [gates.GateResult("ColumnTypesMatch", table.name, day, "columns", expected, found)]
+                [
+                    gates.GateResult(
+                        "ColumnTypesMatch", table.name, days[0], "columns", expected, found
+                    )
+                ]
             )
         if self.in_place:
-            written = self.lake.write_day(df, table, day)
-            output = Output(table, day, written.location if written.rows else "", written.rows)
+            written = self.lake.write_days(df, table, days)
         else:
-            written = self.lake.write_run(df, table, self.run_id, day)
-            output = Output(table, day, written.location, written.rows)
-        self.outputs.append(output)
-        return output
+            written = self.lake.write_run(df, table, self.run_id, days)
+        outputs = [
+            Output(table, day, w.location if w.rows else "", w.rows) for day, w in written.items()
+        ]
+        self.outputs += outputs
+        return outputs
 
-    def written(self, output: Output) -> DataFrame:
-        """What a run wrote for one output, read back from its files (empty when no rows)."""
-        schema = contract.of(output.table).ddl
-        if not output.location:
-            return self.lake.spark.createDataFrame([], schema)
-        return self.lake.read_location(output.location, schema)
+    def written(self, table: LakeTable, days: Sequence[date]) -> DataFrame:
+        """What this run wrote of `table`, read back from its files, with `extract_date`."""
+        schema = contract.of(table).ddl
+        published = [
+            o.location for o in self.outputs if o.table == table and o.day in days and o.location
+        ]
+        if not published:
+            return self.lake.spark.createDataFrame([], f"{schema}, `{PARTITION_COLUMN}` string")
+        return self.lake.read_locations(published, schema)
 
     def check(self, results: Sequence[gates.GateResult]) -> None:
         self.gate_results += results
@@ -100,11 +114,13 @@ class Run:
 
     def publish(self, outputs: Sequence[Output]) -> list[Switch]:
         if self.in_place:  # the crawlers add the days; a day now empty is forgotten here
-            switches = []
+            emptied: dict[LakeTable, list[DayChange]] = {}
             for output in outputs:
                 if not output.location:
-                    self.catalog.set_day(output.table, output.day, None)
-                switches.append(Switch(output, None, applied=not output.location))
+                    emptied.setdefault(output.table, []).append(DayChange(output.day, None))
+            for table, changes in emptied.items():
+                self.catalog.set_days(table, changes)
+            switches = [Switch(o, None, applied=not o.location) for o in outputs]
             self.switches += switches
             return switches
         switches = publish(self.lake, self.catalog, self.run_id, outputs)

@@ -1,7 +1,8 @@
-"""The local daily batch: the DESIGN.md graph for one date in one Spark session.
+"""The local batch: the flow of `retail_etl.flow` for a day or a range, in one Spark session.
 
-Each branch runs d2s -> s2s, as the Step Functions state machine does in AWS, each step a run
-of its own that writes, checks its gates and publishes through the local catalog; the first
+Each branch runs its steps in order, as the Step Functions state machine does in AWS: each step
+is a run of its job, with the arguments the state machine would give it, parsed by the job's
+own parser; it writes, checks its gates and publishes through the local catalog. The first
 failing step stops the batch and is named in the error.
 """
 
@@ -14,23 +15,21 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from retail_etl import steps
 from retail_etl.audit import Run
 from retail_etl.errors import StepFailedError
+from retail_etl.flow import FLOW, FROM, TO, Step, argv
 from retail_etl.lake import Lake
+from retail_etl.params import DayRange
 from retail_etl.publish import HiveCatalog
 from retail_etl.settings import SourceDb
 from retail_etl.steps import StepResult
 
 log = logging.getLogger(__name__)
 
-D2S_JOB = "jb_retail_factdata_d2s"
-S2S_JOB = {"balju": "jb_retail_silver_dailybalju_s2s", "sales": "jb_retail_silver_dailysales_s2s"}
-
 
 @dataclass
 class DailyBatch:
-    """Runs both branches for one day and keeps every step's result for the summary."""
+    """Runs both branches for a day or a range and keeps every step's result for the summary."""
 
     spark: SparkSession
     source: SourceDb
@@ -39,35 +38,27 @@ class DailyBatch:
     progress: Callable[[StepResult], None] = lambda result: None
     results: list[StepResult] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
-    day: date = date.min
+    # (job, arguments) of every step started, in order: what the state machine would start
+    started: list[tuple[str, list[str]]] = field(default_factory=list)
 
-    def run(self, day: date) -> list[StepResult]:
-        self.day = day
-        for branch in ("balju", "sales"):
-            self._run_branch(branch, day)
+    def run(self, days: DayRange | date) -> list[StepResult]:
+        days = days if isinstance(days, DayRange) else DayRange.one(days)
+        for branch in FLOW:
+            for step in branch.steps:
+                self._step(f"{branch.name}: {step.name}", step, days)
         return self.results
 
-    def _run_branch(self, branch: str, day: date) -> None:
-        self._step(
-            f"d2s:{branch}",
-            D2S_JOB,
-            lambda run: [steps.extract_day(self.spark, self.source, run, branch, day)],
-        )
-        if branch == "balju":
-            self._step(
-                "s2s:dailybalju", S2S_JOB[branch], lambda run: [steps.build_dailybalju(run, day)]
-            )
-        else:
-            self._step(
-                "s2s:dailysales", S2S_JOB[branch], lambda run: steps.build_dailysales(run, day)
-            )
-
-    def _step(self, name: str, job: str, work: Callable[[Run], list[StepResult]]) -> None:
+    def _step(self, name: str, step: Step, days: DayRange) -> None:
         log.info("step %s: starting", name)
-        run = Run(job, self.lake, HiveCatalog(self.spark, self.database), days=[self.day])
+        arguments = argv(step.arguments({FROM: days.first.isoformat(), TO: days.last.isoformat()}))
+        self.started.append((step.job.name, arguments))
+        params = step.job.parse(arguments)
+        run = Run(
+            step.job.name, self.lake, HiveCatalog(self.spark, self.database), days=params.days.days
+        )
         self.runs.append(run)
         try:
-            produced = work(run)
+            produced = step.job.work(self.spark, run, self.source, params)
         except Exception as err:
             run.save(err)
             raise StepFailedError(name, err) from err
@@ -77,10 +68,12 @@ class DailyBatch:
             self.progress(result)
 
 
-def format_summary(results: list[StepResult], day: date, seconds: float) -> str:
-    """A table of every step: rows in and out, seconds, and where the output went."""
+def format_summary(results: list[StepResult], days: DayRange | date, seconds: float) -> str:
+    """A table of every step: rows in and out, seconds, and where the output went; for a range,
+    then the rows each step published per day."""
+    days = days if isinstance(days, DayRange) else DayRange.one(days)
     header = f"{'step':<34} {'rows in':>10} {'rows out':>10} {'seconds':>8}  output"
-    lines = [f"daily batch for {day.isoformat()}", header, "-" * len(header)]
+    lines = [f"batch for {days}", header, "-" * len(header)]
     for r in results:
         rows_in = "" if r.rows_in is None else f"{r.rows_in:,}"
         rows_out = f"{r.rows_out:,}"
@@ -89,4 +82,13 @@ def format_summary(results: list[StepResult], day: date, seconds: float) -> str:
             + (f"  ({r.note})" if r.note else "")
         )
     lines.append(f"{len(results)} steps in {seconds:.1f} s")
+    if len(days) > 1 and results:
+        names = [r.step for r in results]
+        width = max(len(n) for n in names) + 1
+        lines += ["", "rows per day", f"{'day':<10}" + "".join(f"{n:>{width}}" for n in names)]
+        for day in days.days:
+            lines.append(
+                f"{day.isoformat():<10}"
+                + "".join(f"{r.rows_by_day.get(day, 0):>{width},}" for r in results)
+            )
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from datetime import date
 
 from retail_etl.errors import ArgumentError, EtlError, one_line
 from retail_etl.localpg import LocalPostgres
-from retail_etl.params import parse_extract_date
+from retail_etl.params import DayRange, parse_day_range, parse_extract_date
 from retail_etl.settings import LocalStack
 
 DEFAULT_DATE = "2015-01-05"
@@ -57,10 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--if-empty", action="store_true", help="do nothing when the source already has sales"
     )
 
-    run = sub.add_parser("run", help="run the daily batch (both branches) for one date")
-    run.add_argument(
-        "--date", type=_day, default=_day(DEFAULT_DATE), help="EXTRACT_DATE (2015-01-05)"
+    run = sub.add_parser(
+        "run",
+        help="run the batch (both branches) for one date, or a range in one Spark session",
+        description=(
+            "Run both branches (d2s, then s2s) for one day, or for an inclusive range of at most "
+            "366 days in one pass per step: one JDBC read, one write and one publish per table."
+        ),
     )
+    run.add_argument("--date", help=f"one EXTRACT_DATE (default {DEFAULT_DATE})")
+    run.add_argument("--from", dest="first", metavar="DATE", help="first day of a range")
+    run.add_argument("--to", dest="last", metavar="DATE", help="last day of a range (inclusive)")
 
     history = sub.add_parser(
         "history", help="list the recent job runs (of a day): status, rows, gates, seconds"
@@ -88,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = LocalStack.from_environ(os.environ)
     try:
         return COMMANDS[args.command](stack, args)
+    except ArgumentError as err:
+        print(f"retail-etl {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except EtlError as err:
         print(f"retail-etl {args.command}: error: {err}", file=sys.stderr)
         return 1
@@ -158,6 +168,11 @@ def cmd_run(stack: LocalStack, args: argparse.Namespace) -> int:
     from retail_etl.lake import Lake
     from retail_etl.runtime import local_spark
 
+    days = (
+        DayRange.one(parse_extract_date(DEFAULT_DATE))
+        if args.date is None and args.first is None and args.last is None
+        else parse_day_range(args.date, args.first, args.last, ("date", "from", "to"))
+    )
     if not _postgres(stack).running():
         raise EtlError(
             f"the local PostgreSQL is not running on {stack.source.where}; `make pg` starts it"
@@ -175,17 +190,15 @@ def cmd_run(stack: LocalStack, args: argparse.Namespace) -> int:
             f"  done {r.step:<34} {r.rows_out:>10,} {r.seconds:6.1f} s", flush=True
         ),
     )
-    print(
-        f"daily batch {args.date}: lake {stack.lake_root}, source {stack.source.jdbc_url}",
-        flush=True,
-    )
-    results = batch.run(args.date)
+    what = "daily batch" if len(days) == 1 else f"batch of {len(days)} days"
+    print(f"{what} {days}: lake {stack.lake_root}, source {stack.source.jdbc_url}", flush=True)
+    results = batch.run(days)
     print()
-    print(format_summary(results, args.date, time.monotonic() - started))
+    print(format_summary(results, days, time.monotonic() - started))
     print(
         "\nQuery the results:\n"
         f'  make sql Q="select * from {stack.catalog_database}.silver_dailysales_store '
-        f"where extract_date = '{args.date}' order by store_id\"\n"
+        f"where extract_date = '{days.first}' order by store_id\"\n"
         "Connect to the sample source:\n"
         f"  psql -h {stack.source.host} -p {stack.source.port} -U {stack.source.user} "
         f"{stack.source.database}"

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from retail_etl.errors import EtlError
+from retail_etl.lake import PARTITION_COLUMN
 
 
 @dataclass(frozen=True)
@@ -79,34 +80,56 @@ def totals(df: DataFrame, expressions: Mapping[str, str]) -> dict[str, Any]:
     return {name: row[f"c{n}"] for n, name in enumerate(expressions)}
 
 
-def key_is_unique(df: DataFrame, key: Sequence[str]) -> tuple[int, int]:
-    """(rows, rows with a distinct, non-null key): equal when the key is a primary key."""
-    row = df.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct(*key).alias("keys")).first()
-    assert row is not None
-    return int(row["rows"]), int(row["keys"])
+def totals_by_day(
+    df: DataFrame, expressions: Mapping[str, str], days: Sequence[date]
+) -> dict[date, dict[str, Any]]:
+    """Each named SQL aggregate over each day's rows of `df` (by its `extract_date`), in one
+    Spark job; a day without rows gets what the aggregates give over no rows."""
+    grouped = df.groupBy(PARTITION_COLUMN).agg(
+        *[F.expr(sql).alias(f"c{n}") for n, sql in enumerate(expressions.values())]
+    )
+    found = {
+        date.fromisoformat(row[PARTITION_COLUMN]): {
+            name: row[f"c{n}"] for n, name in enumerate(expressions)
+        }
+        for row in grouped.collect()
+    }
+    missing = [d for d in days if d not in found]
+    if missing:
+        none = totals(df.limit(0), expressions)  # count(1) is 0, sum(x) is null, ...
+        found.update({d: dict(none) for d in missing})
+    return found
 
 
-def raw_day_gates(
+def raw_gates(
     written: DataFrame,
     table: str,
     key: Sequence[str],
-    day: date,
-    expected_rows: int,
-    expected_sums: Mapping[str, Any],
+    days: Sequence[date],
+    expected_rows: Mapping[date, int],
+    expected_sums: Mapping[date, Mapping[str, Any]],
     sums: Mapping[str, str],
 ) -> list[GateResult]:
-    """d2s: what was written against what the source snapshot holds for the day."""
-    found = totals(
-        written, {"rows": "count(1)", **sums, "keys": f"count(DISTINCT {', '.join(key)})"}
+    """d2s: what was written against what the source snapshot holds, day by day. A day the
+    source has no rows for is expected to have none, and null sums (as PostgreSQL sums none)."""
+    found = totals_by_day(
+        written, {"rows": "count(1)", **sums, "keys": f"count(DISTINCT {', '.join(key)})"}, days
     )
-    results = [GateResult("RowCountMatch", table, day, "rows", expected_rows, found["rows"])]
-    results += [
-        GateResult("AggregateMatch", table, day, name, expected_sums[name], found[name])
-        for name in sums
-    ]
-    results.append(
-        GateResult("IsPrimaryKey", table, day, ", ".join(key), found["rows"], found["keys"])
-    )
+    results = []
+    for day in days:
+        got = found[day]
+        results.append(
+            GateResult("RowCountMatch", table, day, "rows", expected_rows.get(day, 0), got["rows"])
+        )
+        results += [
+            GateResult(
+                "AggregateMatch", table, day, name, expected_sums.get(day, {}).get(name), got[name]
+            )
+            for name in sums
+        ]
+        results.append(
+            GateResult("IsPrimaryKey", table, day, ", ".join(key), got["rows"], got["keys"])
+        )
     return results
 
 
@@ -122,6 +145,16 @@ def match_totals(
     ]
 
 
-def primary_key(df: DataFrame, table: str, key: Sequence[str], day: date) -> GateResult:
-    rows, keys = key_is_unique(df, key)
-    return GateResult("IsPrimaryKey", table, day, ", ".join(key), rows, keys)
+def primary_keys(
+    df: DataFrame, table: str, key: Sequence[str], days: Sequence[date]
+) -> list[GateResult]:
+    """IsPrimaryKey for each day: as many distinct, non-null keys as rows."""
+    found = totals_by_day(
+        df, {"rows": "count(1)", "keys": f"count(DISTINCT {', '.join(key)})"}, days
+    )
+    return [
+        GateResult(
+            "IsPrimaryKey", table, day, ", ".join(key), found[day]["rows"], found[day]["keys"]
+        )
+        for day in days
+    ]

@@ -11,20 +11,17 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from datetime import date
 
 from retail_etl.audit import Run
 from retail_etl.errors import ArgumentError, EtlError, one_line
+from retail_etl.flow import Job
 from retail_etl.lake import Lake
-from retail_etl.params import DEFAULT_LAKE_ROOT, JobParams
+from retail_etl.params import DEFAULT_LAKE_ROOT
 from retail_etl.publish import Catalog, GlueCatalog, HiveCatalog
 from retail_etl.runtime import Runtime, on_glue
 from retail_etl.settings import CATALOG_DATABASE_GLUE, LocalStack
-from retail_etl.steps import StepResult
-
-P = TypeVar("P", bound=JobParams)
-Work = Callable[[Runtime, Run, LocalStack, P], list[StepResult]]
 
 
 def catalog_for(runtime: Runtime, stack: LocalStack, glue: bool) -> Catalog:
@@ -36,13 +33,9 @@ def catalog_for(runtime: Runtime, stack: LocalStack, glue: bool) -> Catalog:
     return HiveCatalog(runtime.spark, stack.catalog_database)
 
 
-def run_glue_job(
-    job_name: str,
-    argv: Sequence[str],
-    parse: Callable[[Sequence[str]], P],
-    work: Work[P],
-    usage: str | None = None,
-) -> int:
+def run_glue_job(job: Job, argv: Sequence[str], usage: str | None = None) -> int:
+    """Run `job` as its Glue entrypoint does, with `argv` (its arguments, without the script)."""
+    job_name = job.name
     if {"-h", "--help"} & set(argv):
         print((usage or job_name).strip())
         return 0
@@ -51,7 +44,7 @@ def run_glue_job(
     )
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per gateway call
     try:
-        params = parse(argv)
+        params = job.parse(argv)
     except ArgumentError as err:
         print(f"{job_name}: error: {err}", file=sys.stderr)
         return 2
@@ -69,9 +62,9 @@ def run_glue_job(
             catalog_for(runtime, stack, glue),
             glue_job_run_id=params.glue_args.get("JOB_RUN_ID"),
             in_place=params.catalog_mode == "crawlers",
-            days=[params.extract_date],
+            days=params.days.days,
         )
-        results = work(runtime, run, stack, params)
+        results = job.work(runtime.spark, run, stack.source, params)
         record = run.save()
         runtime.commit()
     except Exception as err:
@@ -88,8 +81,15 @@ def run_glue_job(
     for result in results:
         written = result.note or f"{result.rows_out:,} rows published from {result.location}"
         print(f"{job_name}: {result.step} {params.day}: {written} in {result.seconds:.1f} s")
+        if len(params.days) > 1:
+            print(f"{job_name}: {result.step} rows per day: {rows_per_day(result.rows_by_day)}")
     print(f"{job_name}: run {run.run_id}: {len(run.gate_results)} gates passed")
     return 0
+
+
+def rows_per_day(rows: Mapping[date, int]) -> str:
+    """`2015-01-01 120, 2015-01-02 0, ...`: every day of a range, empty ones included."""
+    return ", ".join(f"{day} {n:,}" for day, n in sorted(rows.items()))
 
 
 def _save_failed(run: Run, err: BaseException, job_name: str) -> None:

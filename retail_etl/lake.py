@@ -6,6 +6,7 @@ The local folder and S3 differ only in the root, so the same calls run on a lapt
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -87,27 +88,64 @@ class Lake:
     def run_day_location(self, table: LakeTable, run_id: str, day: date) -> str:
         return f"{self.run_location(table, run_id)}/{PARTITION_COLUMN}={day.isoformat()}"
 
-    def write_run(self, df: DataFrame, table: LakeTable, run_id: str, day: date) -> WriteResult:
-        """Write `df` as `day` of `table` into this run's own folder; nothing else changes.
+    def write_run(
+        self, df: DataFrame, table: LakeTable, run_id: str, days: Sequence[date]
+    ) -> dict[date, WriteResult]:
+        """Write `df`, whose `extract_date` column says each row's day, as `days` of `table`
+        into this run's own folder, one subfolder a day; nothing else changes.
 
-        Nothing a reader can see moves: the day is published later by pointing the catalog at
-        the folder. A day without rows writes no folder (location "").
+        Nothing a reader can see moves: the days are published later by pointing the catalog at
+        the folders. A day without rows writes no folder (location "").
         """
-        observed = Observation(f"rows_{table.name}")
-        (
-            df.withColumn(PARTITION_COLUMN, F.lit(day.isoformat()))
-            .observe(observed, F.count(F.lit(1)).alias("rows"))
-            .write.mode("errorifexists")
-            .partitionBy(PARTITION_COLUMN)
-            .parquet(self.run_location(table, run_id))
-        )
-        rows = int(observed.get["rows"])
-        location = self.run_day_location(table, run_id, day) if rows else ""
-        return WriteResult(table, rows, location)
+        folder = self.run_location(table, run_id)
+        df.write.mode("errorifexists").partitionBy(PARTITION_COLUMN).parquet(folder)
+        rows = self._rows_by_day(folder, days) if self.exists(folder) else {}
+        return {
+            day: WriteResult(
+                table,
+                rows.get(day, 0),
+                self.run_day_location(table, run_id, day) if rows.get(day) else "",
+            )
+            for day in days
+        }
 
-    def read_location(self, location: str, schema: str) -> DataFrame:
-        """The files of one published day, read with the contract's schema."""
-        return self.spark.read.schema(schema).parquet(location)
+    def _rows_by_day(
+        self, folder: str, days: Sequence[date], only_days: bool = True
+    ) -> dict[date, int]:
+        """Rows of each day folder under `folder` (Parquet footers: no data is read).
+
+        With `only_days` (a run's folder), a day outside `days` is an error: the run would
+        publish nothing of it, and no reader should ever find it there.
+        """
+        found = self.spark.read.schema(f"`{PARTITION_COLUMN}` string").parquet(folder)
+        if not only_days:
+            found = found.where(F.col(PARTITION_COLUMN).isin([d.isoformat() for d in days]))
+        counted = found.groupBy(PARTITION_COLUMN).count().collect()
+        rows = {date.fromisoformat(r[0]): int(r[1]) for r in counted}
+        stray = sorted(set(rows) - set(days))
+        if stray:
+            from retail_etl.errors import EtlError
+
+            raise EtlError(
+                f"{folder} holds days the run was not asked for: {', '.join(map(str, stray))}"
+            )
+        return rows
+
+    def read_locations(self, locations: Sequence[str], schema: str) -> DataFrame:
+        """The files of published days, read with the contract's schema, each row with its
+        `extract_date` taken from its file's path (`.../extract_date=D/part-...`)."""
+        return (
+            self.spark.read.schema(schema)
+            .parquet(*locations)
+            .withColumn(
+                PARTITION_COLUMN,
+                F.regexp_extract(
+                    F.col("_metadata.file_path"),
+                    rf"/{PARTITION_COLUMN}=(\d{{4}}-\d{{2}}-\d{{2}})/",
+                    1,
+                ),
+            )
+        )
 
     def runs_holding(self, table: LakeTable, day: date) -> dict[str, str]:
         """Run id -> folder, for every run folder of `table` that holds `day`."""
@@ -162,26 +200,33 @@ class Lake:
     def _hadoop_conf(self) -> JavaObject:
         return self.spark.sparkContext._jsc.hadoopConfiguration()
 
-    def write_day(self, df: DataFrame, table: LakeTable, day: date) -> WriteResult:
-        """Replace `day`'s partition of `table` with `df`, leaving every other day as it was.
+    def write_days(
+        self, df: DataFrame, table: LakeTable, days: Sequence[date]
+    ) -> dict[date, WriteResult]:
+        """In place (the crawler option): replace `days`' partitions of `table` with `df`, whose
+        `extract_date` column says each row's day, leaving every other day as it was.
 
         Dynamic partition overwrite replaces only the partitions the data holds, so a day with
-        no rows would leave an earlier run's files in place: that partition is removed instead.
-        The row count is observed during the write, not computed by a second pass.
+        no rows would keep an earlier run's files: its partition is removed instead.
         """
-        observed = Observation(f"rows_{table.name}")
+        observed = Observation(f"days_{table.name}")
         (
-            df.withColumn(PARTITION_COLUMN, F.lit(day.isoformat()))
-            .observe(observed, F.count(F.lit(1)).alias("rows"))
+            df.observe(observed, F.concat_ws(",", F.collect_set(PARTITION_COLUMN)).alias("days"))
             .write.mode("overwrite")
             .option("partitionOverwriteMode", "dynamic")
             .partitionBy(PARTITION_COLUMN)
             .parquet(self.location(table))
         )
-        rows = int(observed.get["rows"])
-        if rows == 0:
-            self.remove_day(table, day)
-        return WriteResult(table, rows, self.partition_location(table, day))
+        seen = set(str(observed.get["days"]).split(","))  # at most 366 days: a short string
+        written = [d for d in days if d.isoformat() in seen]
+        rows = self._rows_by_day(self.location(table), written, only_days=False) if written else {}
+        for day in days:
+            if day not in rows:
+                self.remove_day(table, day)
+        return {
+            day: WriteResult(table, rows.get(day, 0), self.partition_location(table, day))
+            for day in days
+        }
 
     def remove_day(self, table: LakeTable, day: date) -> None:
         path = self._hadoop_path(self.partition_location(table, day))
@@ -193,11 +238,13 @@ class Lake:
             path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).exists(path)
         )
 
-    def read_day(self, table: LakeTable, day: date) -> DataFrame | None:
-        """One day's rows of `table` (without the partition column), or None when it has none."""
-        if not self.has_day(table, day):
-            return None
-        return self.spark.read.parquet(self.partition_location(table, day))
+    def read_days(self, table: LakeTable, days: Sequence[date]) -> DataFrame:
+        """In place (the crawler option): `days` of `table`, read from the table's folder."""
+        return (
+            self.spark.read.option("basePath", self.location(table))
+            .parquet(*[self.partition_location(table, d) for d in days])
+            .withColumn(PARTITION_COLUMN, F.date_format(PARTITION_COLUMN, "yyyy-MM-dd"))
+        )
 
     def _hadoop_path(self, location: str) -> JavaObject:
         return self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)  # type: ignore[union-attr]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from retail_etl.errors import ArgumentError
 
@@ -16,21 +16,90 @@ DEFAULT_LAKE_ROOT = "s3://hist-retail"
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # A business day D covers [D, D + 1 day): the last day a date can follow.
 LAST_DAY = date(9999, 12, 30)
+# The longest range one run takes: a leap year.
+MAX_RANGE_DAYS = 366
+# Parallel JDBC reads of the source, at most (each is a connection to the operational database).
+DEFAULT_SOURCE_MAX_CONNECTIONS = 4
+SOURCE_MAX_CONNECTIONS_LIMIT = 32
 
 
-def parse_extract_date(value: str) -> date:
-    """Parse `--EXTRACT_DATE`: a real calendar day written exactly as YYYY-MM-DD."""
+def parse_extract_date(value: str, name: str = "EXTRACT_DATE") -> date:
+    """Parse `--EXTRACT_DATE` (or another date argument): a real day written as YYYY-MM-DD."""
     if not _ISO_DAY.fullmatch(value):
-        raise ArgumentError(f"--EXTRACT_DATE {value!r} is not a date in YYYY-MM-DD form")
+        raise ArgumentError(f"--{name} {value!r} is not a date in YYYY-MM-DD form")
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise ArgumentError(f"--EXTRACT_DATE {value!r} is not a real calendar date") from None
+        raise ArgumentError(f"--{name} {value!r} is not a real calendar date") from None
     if day > LAST_DAY:
         raise ArgumentError(
-            f"--EXTRACT_DATE {value!r} is out of range: the last business day is {LAST_DAY}"
+            f"--{name} {value!r} is out of range: the last business day is {LAST_DAY}"
         )
     return day
+
+
+@dataclass(frozen=True)
+class DayRange:
+    """The business days of one run: `first` to `last`, both included (one day: first == last)."""
+
+    first: date
+    last: date
+
+    @classmethod
+    def one(cls, day: date) -> DayRange:
+        return cls(day, day)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+    def __len__(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}..{self.last}"
+
+
+def parse_day_range(
+    day: str | None, first: str | None, last: str | None, names: tuple[str, str, str] = (
+        "EXTRACT_DATE", "EXTRACT_DATE_FROM", "EXTRACT_DATE_TO",
+    )
+) -> DayRange:  # fmt: skip
+    """Parse `--EXTRACT_DATE D`, or `--EXTRACT_DATE_FROM A --EXTRACT_DATE_TO B` (inclusive,
+    A <= B, at most MAX_RANGE_DAYS days): exactly one of the two forms."""
+    one, start, end = names
+    if day is not None and (first is not None or last is not None):
+        given = f"--{start}" if first is not None else f"--{end}"
+        raise ArgumentError(f"--{one} {day!r} is given with {given}: give one day or a range")
+    if day is not None:
+        return DayRange.one(parse_extract_date(day, one))
+    if first is None and last is None:
+        raise ArgumentError(f"give --{one} YYYY-MM-DD, or --{start} and --{end}")
+    if first is None or last is None:
+        given, missing = (start, end) if last is None else (end, start)
+        value = first if last is None else last
+        raise ArgumentError(f"--{given} {value!r} is given without --{missing}")
+    days = DayRange(parse_extract_date(first, start), parse_extract_date(last, end))
+    if days.last < days.first:
+        raise ArgumentError(f"--{start} {first!r} is after --{end} {last!r}")
+    if len(days) > MAX_RANGE_DAYS:
+        raise ArgumentError(
+            f"--{start} {first!r} --{end} {last!r} is {len(days)} days: "
+            f"a run takes at most {MAX_RANGE_DAYS}"
+        )
+    return days
+
+
+def parse_max_connections(value: str | None) -> int:
+    """Parse `--SOURCE_MAX_CONNECTIONS`: how many JDBC reads may run against the source at once."""
+    if value is None:
+        return DEFAULT_SOURCE_MAX_CONNECTIONS
+    if not value.isdigit() or not 1 <= int(value) <= SOURCE_MAX_CONNECTIONS_LIMIT:
+        raise ArgumentError(
+            f"--SOURCE_MAX_CONNECTIONS {value!r} is not a whole number from 1 to "
+            f"{SOURCE_MAX_CONNECTIONS_LIMIT}"
+        )
+    return int(value)
 
 
 def parse_catalog_mode(value: str | None) -> str:
@@ -100,18 +169,28 @@ def check_forms(argv: Sequence[str], names: Sequence[str]) -> None:
             )
 
 
+DAY_OPTIONS = ["EXTRACT_DATE", "EXTRACT_DATE_FROM", "EXTRACT_DATE_TO"]
+
+
+def _days(args: dict[str, str]) -> DayRange:
+    return parse_day_range(
+        args.get("EXTRACT_DATE"), args.get("EXTRACT_DATE_FROM"), args.get("EXTRACT_DATE_TO")
+    )
+
+
 @dataclass(frozen=True)
 class JobParams:
-    """What every job needs: the business day, where the lake is, and Glue's own arguments."""
+    """What every job needs: its business days, where the lake is, and Glue's own arguments."""
 
-    extract_date: date
+    days: DayRange
     lake_root: str | None
     glue_args: dict[str, str]
     catalog_mode: str
 
     @property
     def day(self) -> str:
-        return self.extract_date.isoformat()
+        """The days as one label: `2015-01-05`, or `2015-01-01..2015-01-31`."""
+        return str(self.days)
 
 
 @dataclass(frozen=True)
@@ -120,21 +199,30 @@ class D2sParams(JobParams):
 
     target: str
     source_secret_id: str | None
+    source_max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS
 
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> D2sParams:
         args = resolve_options(
             argv,
-            ["TARGET_DATA", "EXTRACT_DATE"],
-            ["LAKE_ROOT", "SOURCE_SECRET_ID", "CATALOG", "JOB_NAME"],
+            ["TARGET_DATA"],
+            [
+                *DAY_OPTIONS,
+                "LAKE_ROOT",
+                "SOURCE_SECRET_ID",
+                "SOURCE_MAX_CONNECTIONS",
+                "CATALOG",
+                "JOB_NAME",
+            ],
         )
         return cls(
-            extract_date=parse_extract_date(args["EXTRACT_DATE"]),
+            days=_days(args),
             lake_root=args.get("LAKE_ROOT"),
             glue_args=args,
             catalog_mode=parse_catalog_mode(args.get("CATALOG")),
             target=parse_target(args["TARGET_DATA"]),
             source_secret_id=args.get("SOURCE_SECRET_ID"),
+            source_max_connections=parse_max_connections(args.get("SOURCE_MAX_CONNECTIONS")),
         )
 
 
@@ -144,9 +232,9 @@ class S2sParams(JobParams):
 
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> S2sParams:
-        args = resolve_options(argv, ["EXTRACT_DATE"], ["LAKE_ROOT", "CATALOG", "JOB_NAME"])
+        args = resolve_options(argv, [], [*DAY_OPTIONS, "LAKE_ROOT", "CATALOG", "JOB_NAME"])
         return cls(
-            extract_date=parse_extract_date(args["EXTRACT_DATE"]),
+            days=_days(args),
             lake_root=args.get("LAKE_ROOT"),
             glue_args=args,
             catalog_mode=parse_catalog_mode(args.get("CATALOG")),

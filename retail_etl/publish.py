@@ -21,12 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from retail_etl import contract
@@ -53,22 +52,37 @@ def run_of(location: str | None) -> str | None:
     return found.group(1) if found else None
 
 
+@dataclass(frozen=True)
+class DayChange:
+    """Point `day` at `location` (None: remove the day); `current` is where it points now, as
+    the caller just read it (None: nowhere, so the partition is created)."""
+
+    day: date
+    location: str | None
+    current: str | None = None
+
+
 class Catalog(Protocol):
     """Where readers find a table's days."""
 
     def ensure_table(self, table: LakeTable, location: str) -> None: ...
 
-    def day_location(self, table: LakeTable, day: date) -> str | None: ...
+    def day_locations(self, table: LakeTable, days: Sequence[date]) -> dict[date, str]:
+        """Where each published day of `days` is (an unpublished day is absent)."""
 
-    def set_day(
-        self, table: LakeTable, day: date, location: str | None, current: str | None = None
-    ) -> None:
-        """Point `day` at `location` (None: remove the day); `current` is where it points now,
-        as the caller just read it (None: nowhere, the partition is created)."""
+    def set_days(self, table: LakeTable, changes: Sequence[DayChange]) -> None:
+        """Apply `changes`, in as few catalog calls as the catalog allows."""
+
+
+def day_location(catalog: Catalog, table: LakeTable, day: date) -> str | None:
+    """Where the catalog publishes one day of `table` (None: not published)."""
+    return catalog.day_locations(table, [day]).get(day)
 
 
 class HiveCatalog:
     """Locally: Spark's Hive catalog, its tables created from the contract."""
+
+    STATEMENT_MAX = 100  # partitions per ADD or DROP statement
 
     def __init__(self, spark: SparkSession, database: str) -> None:
         self.spark = spark
@@ -86,44 +100,53 @@ class HiveCatalog:
             f"LOCATION '{location}'"
         )
 
-    def day_location(self, table: LakeTable, day: date) -> str | None:
-        spec = f"`{PARTITION_COLUMN}` = '{day.isoformat()}'"
-        try:
-            described = self.spark.sql(
-                f"DESCRIBE FORMATTED {self._name(table)} PARTITION ({spec})"
-            ).collect()
-        except AnalysisException:  # no such partition: the day is not published
-            return None
-        in_partition = False  # the table's own Location is listed too, in another section
-        for row in described:
-            if str(row[0]).startswith("# Detailed Partition Information"):
-                in_partition = True
-            elif str(row[0]).startswith("# "):
-                in_partition = False
-            elif in_partition and row[0] == "Location":
-                return str(row[1])
-        return None
+    def day_locations(self, table: LakeTable, days: Sequence[date]) -> dict[date, str]:
+        # One metastore call for all of the table's partitions, through Spark's catalog API
+        # (SQL has only DESCRIBE ... PARTITION, a call per day).
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        external = self.spark._jsparkSession.sharedState().externalCatalog()
+        wanted = {d.isoformat(): d for d in days}
+        found = {}
+        partitions = external.listPartitions(
+            self.database, table.name, jvm.scala.Option.empty()
+        ).iterator()
+        while partitions.hasNext():
+            partition = partitions.next()
+            day = wanted.get(partition.spec().get(PARTITION_COLUMN).get())
+            if day is not None:
+                found[day] = str(partition.location().toString())
+        return found
 
-    def set_day(
-        self, table: LakeTable, day: date, location: str | None, current: str | None = None
-    ) -> None:
-        spec = f"`{PARTITION_COLUMN}` = '{day.isoformat()}'"
-        if location is None:
-            self.spark.sql(f"ALTER TABLE {self._name(table)} DROP IF EXISTS PARTITION ({spec})")
-        elif current is None:
+    def set_days(self, table: LakeTable, changes: Sequence[DayChange]) -> None:
+        def spec(day: date) -> str:
+            return f"PARTITION (`{PARTITION_COLUMN}` = '{day.isoformat()}')"
+
+        name = self._name(table)
+        dropped = [c.day for c in changes if c.location is None]
+        created = [c for c in changes if c.location is not None and c.current is None]
+        for start in range(0, len(dropped), self.STATEMENT_MAX):
+            chunk = dropped[start : start + self.STATEMENT_MAX]
+            self.spark.sql(f"ALTER TABLE {name} DROP IF EXISTS " + ", ".join(map(spec, chunk)))
+        for start in range(0, len(created), self.STATEMENT_MAX):
+            chunk = created[start : start + self.STATEMENT_MAX]
             self.spark.sql(
-                f"ALTER TABLE {self._name(table)} ADD PARTITION ({spec}) LOCATION '{location}'"
+                f"ALTER TABLE {name} ADD "
+                + " ".join(f"{spec(c.day)} LOCATION '{c.location}'" for c in chunk)
             )
-        else:
-            self.spark.sql(
-                f"ALTER TABLE {self._name(table)} PARTITION ({spec}) SET LOCATION '{location}'"
-            )
+        for change in changes:  # SET LOCATION takes one partition a statement
+            if change.location is not None and change.current is not None:
+                self.spark.sql(
+                    f"ALTER TABLE {name} {spec(change.day)} SET LOCATION '{change.location}'"
+                )
 
 
 class GlueCatalog:
     """On Glue: the Data Catalog through its API; the tables are declared by the stack."""
 
     BATCH_MAX = 100  # BatchCreatePartition and BatchUpdatePartition take at most 100
+    GET_MAX = 1000  # BatchGetPartition takes at most 1,000 partition values
+    GET_ATTEMPTS = 5
 
     def __init__(self, glue: Any, database: str) -> None:
         self.glue = glue
@@ -138,45 +161,71 @@ class GlueCatalog:
                 "the stack, which declares it"
             ) from None
 
-    def day_location(self, table: LakeTable, day: date) -> str | None:
-        try:
-            found = self.glue.get_partition(
-                DatabaseName=self.database, TableName=table.name, PartitionValues=[day.isoformat()]
-            )
-        except self.glue.exceptions.EntityNotFoundException:
-            return None
-        return str(found["Partition"]["StorageDescriptor"]["Location"])
+    def day_locations(self, table: LakeTable, days: Sequence[date]) -> dict[date, str]:
+        wanted = [{"Values": [d.isoformat()]} for d in sorted(set(days))]
+        found: dict[date, str] = {}
+        for start in range(0, len(wanted), self.GET_MAX):
+            keys = wanted[start : start + self.GET_MAX]
+            for _ in range(self.GET_ATTEMPTS):  # keys Glue did not get to come back unprocessed
+                answer = self.glue.batch_get_partition(
+                    DatabaseName=self.database, TableName=table.name, PartitionsToGet=keys
+                )
+                for partition in answer.get("Partitions", []):
+                    day = date.fromisoformat(partition["Values"][0])
+                    found[day] = str(partition["StorageDescriptor"]["Location"])
+                keys = answer.get("UnprocessedKeys", [])
+                if not keys:
+                    break
+            else:
+                raise EtlError(
+                    f"the Glue Data Catalog left {len(keys)} partition(s) of "
+                    f"{self.database}.{table.name} unread after {self.GET_ATTEMPTS} tries"
+                )
+        return found
 
-    def set_day(
-        self, table: LakeTable, day: date, location: str | None, current: str | None = None
-    ) -> None:
-        if location is None:
-            forget_days(self.glue, self.database, table.name, [day])
-            return
-        descriptor = dict(
-            self.glue.get_table(DatabaseName=self.database, Name=table.name)["Table"][
-                "StorageDescriptor"
-            ]
+    def set_days(self, table: LakeTable, changes: Sequence[DayChange]) -> None:
+        forget_days(
+            self.glue, self.database, table.name, [c.day for c in changes if not c.location]
         )
-        descriptor["Location"] = location
-        partition = {"Values": [day.isoformat()], "StorageDescriptor": descriptor}
-        if current is None:
-            answer = self.glue.batch_create_partition(
-                DatabaseName=self.database, TableName=table.name, PartitionInputList=[partition]
-            )
-            errors = answer.get("Errors", [])
-        else:
-            answer = self.glue.batch_update_partition(
+        published = [c for c in changes if c.location]
+        if not published:
+            return
+        descriptor = self.glue.get_table(DatabaseName=self.database, Name=table.name)["Table"][
+            "StorageDescriptor"
+        ]
+
+        def partition(change: DayChange) -> dict[str, Any]:
+            return {
+                "Values": [change.day.isoformat()],
+                "StorageDescriptor": {**descriptor, "Location": change.location},
+            }
+
+        created = [partition(c) for c in published if c.current is None]
+        updated = [
+            {"PartitionValueList": [c.day.isoformat()], "PartitionInput": partition(c)}
+            for c in published
+            if c.current is not None
+        ]
+        errors = []
+        for start in range(0, len(created), self.BATCH_MAX):
+            errors += self.glue.batch_create_partition(
                 DatabaseName=self.database,
                 TableName=table.name,
-                Entries=[{"PartitionValueList": [day.isoformat()], "PartitionInput": partition}],
-            )
-            errors = answer.get("Errors", [])
+                PartitionInputList=created[start : start + self.BATCH_MAX],
+            ).get("Errors", [])
+        for start in range(0, len(updated), self.BATCH_MAX):
+            errors += self.glue.batch_update_partition(
+                DatabaseName=self.database,
+                TableName=table.name,
+                Entries=updated[start : start + self.BATCH_MAX],
+            ).get("Errors", [])
         if errors:
             detail = errors[0].get("ErrorDetail", {})
+            values = errors[0].get("PartitionValues") or errors[0].get("PartitionValueList")
             raise EtlError(
-                f"could not publish {self.database}.{table.name} {day}: "
+                f"could not publish {self.database}.{table.name} {values}: "
                 f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
+                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
             )
 
 
@@ -252,48 +301,83 @@ def _intent_location(lake: Lake, run_id: str) -> str:
 
 
 def publish(lake: Lake, catalog: Catalog, run_id: str, outputs: Sequence[Output]) -> list[Switch]:
-    """Point the catalog at each output, back to back, after recording the intent."""
+    """Point the catalog at each output, table by table, back to back, after recording the
+    intent; then remove the folders the switches superseded."""
     intent = _intent_location(lake, run_id)
     lake.write_text(
         intent, json.dumps({"run_id": run_id, "outputs": [o.as_record() for o in outputs]})
     )
-    switches = [_switch(catalog, run_id, output) for output in outputs]
+    switches = _switch(catalog, run_id, outputs)
     lake.remove(intent)
-    for switch in switches:
-        if switch.applied:
-            clean_up(lake, switch.output.table, switch.output.day, run_id, switch.previous)
+    for table, previous in _superseded(switches).items():
+        clean_up(lake, table, run_id, previous)
     return switches
 
 
-def _switch(catalog: Catalog, run_id: str, output: Output) -> Switch:
-    current = catalog.day_location(output.table, output.day)
-    current_run = run_of(current)
-    if current_run is not None and current_run > run_id:
-        log.warning(
-            "%s %s: run %s published it after this run (%s) started; leaving it",
-            output.table.name, output.day, current_run, run_id,
-        )  # fmt: skip
-        return Switch(output, current, applied=False)
-    catalog.set_day(output.table, output.day, output.location or None, current)
-    return Switch(output, current, applied=True)
+def _by_table(outputs: Iterable[Output]) -> dict[LakeTable, list[Output]]:
+    grouped: dict[LakeTable, list[Output]] = {}
+    for output in outputs:
+        grouped.setdefault(output.table, []).append(output)
+    return grouped
+
+
+def _superseded(switches: Iterable[Switch]) -> dict[LakeTable, dict[date, str | None]]:
+    """For each table, the applied switches' days and what each replaced."""
+    found: dict[LakeTable, dict[date, str | None]] = {}
+    for s in switches:
+        if s.applied:
+            found.setdefault(s.output.table, {})[s.output.day] = s.previous
+    return found
+
+
+def _switch(catalog: Catalog, run_id: str, outputs: Sequence[Output]) -> list[Switch]:
+    """Switch every output's day, a table at a time, forward only: a day that a newer run has
+    already published is left alone."""
+    switches = []
+    for table, table_outputs in _by_table(outputs).items():
+        current = catalog.day_locations(table, [o.day for o in table_outputs])
+        changes = []
+        for output in table_outputs:
+            now = current.get(output.day)
+            newer = run_of(now)
+            if newer is not None and newer > run_id:
+                log.warning(
+                    "%s %s: run %s published it after this run (%s) started; leaving it",
+                    table.name, output.day, newer, run_id,
+                )  # fmt: skip
+                switches.append(Switch(output, now, applied=False))
+                continue
+            changes.append(DayChange(output.day, output.location or None, now))
+            switches.append(Switch(output, now, applied=True))
+        catalog.set_days(table, changes)
+    return switches
 
 
 def clean_up(
-    lake: Lake, table: LakeTable, day: date, run_id: str, previous: str | None
+    lake: Lake, table: LakeTable, run_id: str, previous: Mapping[date, str | None]
 ) -> list[str]:
-    """Remove `day`'s folders of runs older than `run_id`, except the previous one."""
-    keep = {run_id, run_of(previous)}
+    """Remove the folders of `previous`'s days written by runs older than `run_id`, except the
+    folder each day just replaced (kept for a rollback); and the folders of older runs that no
+    longer hold any day.
+
+    An older run killed before its files were committed left only Spark's `_temporary`: no day
+    folder at all. Its folder goes too, as does any older one the removals just emptied. Folders
+    of newer runs (still writing) are never touched.
+    """
+    kept = {day: run_of(location) for day, location in previous.items()}
     removed = []
-    for other, location in lake.runs_holding(table, day).items():
-        if other < run_id and other not in keep:
-            lake.remove(location)
-            removed.append(location)
-    # An older run killed before its files were committed left only Spark's `_temporary`: no
-    # day folder at all. Its folder goes too, as does any older one the removals just emptied.
     for other in lake.list_names(f"{lake.location(table)}/{RUNS_FOLDER}"):
+        if other >= run_id:
+            continue
         folder = lake.run_location(table, other)
         days = [n for n in lake.list_names(folder) if n.startswith(f"{PARTITION_COLUMN}=")]
-        if other < run_id and other not in keep and not days:
+        for name in days[:]:
+            day = date.fromisoformat(name.partition("=")[2])
+            if day in kept and kept[day] != other:
+                lake.remove(f"{folder}/{name}")
+                removed.append(f"{folder}/{name}")
+                days.remove(name)
+        if not days:
             lake.remove(folder)
             removed.append(folder)
     return removed
@@ -318,8 +402,7 @@ def roll_forward(lake: Lake, catalog: Catalog, tables: Iterable[LakeTable]) -> l
         if missing:
             log.warning("run %s cannot be rolled forward: %s is gone", intent["run_id"], missing[0])
         else:
-            for output in outputs:
-                _switch(catalog, intent["run_id"], output)
+            _switch(catalog, intent["run_id"], outputs)
             log.warning("rolled forward the publish of run %s", intent["run_id"])
         lake.remove(location)
         finished.append(intent["run_id"])

@@ -1,4 +1,4 @@
-"""Reading one business day of a fact table from PostgreSQL over Spark JDBC, at one moment.
+"""Reading business days of a fact table from PostgreSQL over Spark JDBC, at one moment.
 
 Every parallel JDBC partition is a connection of its own, and so, by default, a snapshot of its
 own: rows changed while a day is read would make the day match the source at no moment. So a
@@ -19,32 +19,37 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from retail_etl.errors import EtlError, SourceUnavailableError, java_reason
+from retail_etl.lake import PARTITION_COLUMN
+from retail_etl.params import DEFAULT_SOURCE_MAX_CONNECTIONS
 from retail_etl.settings import SourceDb
 
 CONNECT_TIMEOUT_SECONDS = 10
 FETCH_SIZE = 10_000
-MAX_READ_PARTITIONS = 8
 ROWS_PER_READ_PARTITION = 250_000
 
 
 @dataclass(frozen=True)
 class FactTable:
-    """A source fact table, its key, the column that says which business day a row is in, and
-    the control sums (name: SQL expression) the extracted day must reproduce."""
+    """A source fact table, its key, the column that says which business day a row is in (and
+    the SQL that gives a row's day from it), and the control sums (name: SQL expression) each
+    extracted day must reproduce."""
 
     name: str
     key: str
     day_column: str
+    day_of_row: str
     control_sums: Mapping[str, str] = field(default_factory=dict)
 
-    def day_filter(self, day: date) -> str:
-        """SQL for business day `day`: a half-open range on the indexed column.
+    def day_filter(self, first: date, last: date | None = None) -> str:
+        """SQL for business days `first` to `last` (inclusive; default: `first` alone): a
+        half-open range on the indexed column, so PostgreSQL filters on its index.
 
-        `day` is a `date`, never user text, so the literals cannot carry anything else.
+        The days are `date`s, never user text, so the literals cannot carry anything else.
         """
+        end = (last or first) + timedelta(days=1)
         return (
-            f"{self.day_column} >= DATE '{day.isoformat()}' "
-            f"AND {self.day_column} < DATE '{(day + timedelta(days=1)).isoformat()}'"
+            f"{self.day_column} >= DATE '{first.isoformat()}' "
+            f"AND {self.day_column} < DATE '{end.isoformat()}'"
         )
 
 
@@ -53,6 +58,7 @@ FACT_TABLES = {
         "retail.balju",
         key="balju_id",
         day_column="balju_date",
+        day_of_row="balju_date",
         control_sums={
             "sum(order_qty)": "sum(order_qty)",
             "sum(order_qty * unit_cost)": "sum(order_qty * unit_cost)",
@@ -62,6 +68,7 @@ FACT_TABLES = {
         "retail.sales",
         key="sale_id",
         day_column="sold_at",
+        day_of_row="CAST(sold_at AS date)",  # sold_at is local time (Asia/Seoul), no zone
         control_sums={
             "sum(qty)": "sum(qty)",
             "sum(qty * unit_price)": "sum(qty * unit_price)",
@@ -72,14 +79,18 @@ FACT_TABLES = {
 
 
 @dataclass(frozen=True)
-class DayExtent:
-    """How many rows the day has, the key range the parallel read is split over, and the
-    control sums, all as of the snapshot."""
+class RangeExtent:
+    """Rows and control sums of each day of a range, and the key range the parallel read is
+    split over, all as of the snapshot. Days without rows are absent from both maps."""
 
-    rows: int
+    rows_by_day: Mapping[date, int]
+    sums_by_day: Mapping[date, Mapping[str, Any]]
     min_key: int | None
     max_key: int | None
-    sums: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_day.values())
 
 
 def jdbc_options(source: SourceDb) -> dict[str, str]:
@@ -156,13 +167,19 @@ class SourceSnapshot:
 
     def query(self, sql: str) -> list[Any]:
         """The first row of `sql`, in the snapshot, as Python values (numeric as Decimal)."""
+        return self.query_all(sql)[0]
+
+    def query_all(self, sql: str) -> list[list[Any]]:
+        """Every row of `sql` (a small answer: a row per day at most), in the snapshot."""
         statement = self._conn.createStatement()
         try:
             result = statement.executeQuery(sql)
-            result.next()
             columns = result.getMetaData().getColumnCount()
-            # Py4J turns Long into int, BigDecimal into Decimal, String into str
-            return [result.getObject(n) for n in range(1, columns + 1)]
+            rows = []
+            while result.next():
+                # Py4J turns Long into int, BigDecimal into Decimal, String into str
+                rows.append([result.getObject(n) for n in range(1, columns + 1)])
+            return rows
         finally:
             statement.close()
 
@@ -178,57 +195,72 @@ class SourceSnapshot:
         )
 
 
-def day_extent(snapshot: SourceSnapshot, table: FactTable, day: date) -> DayExtent:
-    """The day's row count, key range and control sums, in the snapshot (one indexed query)."""
+def range_extent(
+    snapshot: SourceSnapshot, table: FactTable, first: date, last: date
+) -> RangeExtent:
+    """Each day's row count and control sums, and the key range, in the snapshot: one query
+    over the indexed range, grouped by day."""
     sums = list(table.control_sums.values())
     query = (
-        f"SELECT count(*), min({table.key}), max({table.key})"
+        f"SELECT to_char({table.day_of_row}, 'YYYY-MM-DD'), count(*), "
+        f"min({table.key}), max({table.key})"
         + "".join(f", {expression}" for expression in sums)
-        + f" FROM {table.name} WHERE {table.day_filter(day)}"
+        + f" FROM {table.name} WHERE {table.day_filter(first, last)} GROUP BY 1"
     )
     try:
-        values = snapshot.query(query)
+        found = snapshot.query_all(query)
     except Exception as err:
         raise SourceUnavailableError(
             f"cannot read {table.name} from PostgreSQL at {snapshot.source.where}: "
             f"{_driver_reason(err)}"
         ) from None
-    rows, low, high, *totals = values
-    return DayExtent(
-        rows=int(rows),
-        min_key=low,
-        max_key=high,
-        sums=dict(zip(table.control_sums, totals, strict=True)),
+    rows_by_day: dict[date, int] = {}
+    sums_by_day: dict[date, dict[str, Any]] = {}
+    for day_text, rows, _, _, *totals in found:
+        day = date.fromisoformat(day_text)
+        rows_by_day[day] = int(rows)
+        sums_by_day[day] = dict(zip(table.control_sums, totals, strict=True))
+    return RangeExtent(
+        rows_by_day,
+        sums_by_day,
+        min((r[2] for r in found), default=None),
+        max((r[3] for r in found), default=None),
     )
 
 
-def read_partitions(rows: int) -> int:
-    """Parallel JDBC partitions for `rows`: one per ROWS_PER_READ_PARTITION, capped, because each
-    is a connection to the operational database."""
-    return max(1, min(MAX_READ_PARTITIONS, -(-rows // ROWS_PER_READ_PARTITION)))
+def read_partitions(rows: int, max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS) -> int:
+    """Parallel JDBC partitions for `rows`: one per ROWS_PER_READ_PARTITION, capped by
+    `max_connections`, because each is a connection to the operational database."""
+    return max(1, min(max_connections, -(-rows // ROWS_PER_READ_PARTITION)))
 
 
-def read_day(
+def read_range(
     spark: SparkSession,
     snapshot: SourceSnapshot,
     table: FactTable,
-    day: date,
-    extent: DayExtent,
+    first: date,
+    last: date,
+    extent: RangeExtent,
+    max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS,
 ) -> DataFrame:
-    """The day's rows as of the snapshot, every column typed as in the source, read over
-    parallel JDBC partitions.
+    """Days `first` to `last` as of the snapshot: every column typed as in the source, plus
+    `extract_date` (the row's business day, computed by PostgreSQL), in one JDBC query split
+    over parallel partitions.
 
-    The date filter runs inside PostgreSQL (a subquery); Spark splits the day's key range into
-    partitions, each a further range on the primary key. The DataFrame reads when an action
-    runs: that must happen while the snapshot is open.
+    The date filter runs inside PostgreSQL (a subquery on the indexed column); Spark splits the
+    range's key range into partitions, each a further range on the primary key. The DataFrame
+    reads when an action runs: that must happen while the snapshot is open.
     """
     if int(FETCH_SIZE) <= 0:
         # autocommit would stay on and each statement would leave the snapshot's transaction
         raise EtlError("FETCH_SIZE must be above 0: the snapshot needs autocommit off")
-    partitions = read_partitions(extent.rows)
+    partitions = read_partitions(extent.rows, max_connections)
     reader = spark.read.format("jdbc").options(
         **jdbc_options(snapshot.source),
-        dbtable=f"(SELECT * FROM {table.name} WHERE {table.day_filter(day)}) AS business_day",
+        dbtable=(
+            f"(SELECT t.*, to_char({table.day_of_row}, 'YYYY-MM-DD') AS {PARTITION_COLUMN} "
+            f"FROM {table.name} t WHERE {table.day_filter(first, last)}) AS business_days"
+        ),
         sessionInitStatement=snapshot.session_init_statement,
     )
     if extent.min_key is not None and extent.max_key is not None and partitions > 1:

@@ -1,15 +1,19 @@
 """What each Glue job does: write a run's days, check them with the gates, publish them.
 
 Every step is write -> audit -> publish: it writes into its run's own folder, checks what it
-wrote against the source (d2s) or the raw day (s2s), and only then switches the catalog.
+wrote against the source (d2s) or the raw days (s2s), day by day, and only then switches the
+catalog. A step takes one day or a range of days (at most 366) in one pass: one JDBC read, one
+aggregation, one write, one round of gates, one publish.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -18,7 +22,8 @@ from retail_etl import contract, gates, source, transforms
 from retail_etl import lake as tables
 from retail_etl.audit import Run
 from retail_etl.errors import SourceUnavailableError
-from retail_etl.lake import LakeTable
+from retail_etl.lake import PARTITION_COLUMN, LakeTable
+from retail_etl.params import DEFAULT_SOURCE_MAX_CONNECTIONS, DayRange
 from retail_etl.publish import Output
 from retail_etl.settings import SourceDb
 
@@ -27,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StepResult:
-    """One step's outcome, as the summary shows it."""
+    """One step's outcome, as the summary shows it: totals over its days, and rows per day."""
 
     step: str
     rows_in: int | None
@@ -35,28 +40,40 @@ class StepResult:
     seconds: float
     location: str
     note: str = ""
+    rows_by_day: Mapping[date, int] = field(default_factory=dict)
 
 
-def extract_day(
-    spark: SparkSession, source_db: SourceDb, run: Run, target: str, day: date
+def extract_days(
+    spark: SparkSession,
+    source_db: SourceDb,
+    run: Run,
+    target: str,
+    days: DayRange,
+    max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS,
 ) -> StepResult:
-    """d2s: business day `day` of `target`, as of one snapshot of PostgreSQL, into the raw table.
+    """d2s: business days `days` of `target`, as of one snapshot of PostgreSQL, into the raw
+    table, in one JDBC read of the whole range.
 
-    The gates compare what was written with the snapshot's own count, control sums and key.
+    The gates compare what was written, day by day, with the snapshot's own counts, control
+    sums and key.
     """
     started = time.monotonic()
     fact = source.FACT_TABLES[target]
     table = tables.FACTDATA[target]
     run.prepare([table])
     with source.SourceSnapshot(spark, source_db) as snapshot:
-        extent = source.day_extent(snapshot, fact, day)
-        if extent.rows == 0:
-            log.warning("%s has no rows for %s; the day will be published empty", fact.name, day)
-        rows = source.read_day(spark, snapshot, fact, day, extent).transform(
-            transforms.with_extracted_at(datetime.now(UTC))
+        extent = source.range_extent(snapshot, fact, days.first, days.last)
+        empty = [d for d in days.days if d not in extent.rows_by_day]
+        if empty:
+            log.warning("%s has no rows for %s; published empty", fact.name, _list_days(empty))
+        rows = source.read_range(
+            spark, snapshot, fact, days.first, days.last, extent, max_connections
+        )
+        rows = rows.transform(transforms.with_extracted_at(datetime.now(UTC))).select(
+            *[n for n, _ in contract.of(table).columns], PARTITION_COLUMN
         )
         try:
-            output = run.write(rows, table, day)  # the read happens here, inside the snapshot
+            outputs = run.write(rows, table, days.days)  # the read happens here, in the snapshot
         except Exception as err:
             reason = source.driver_failure(err)
             if reason is None:
@@ -65,46 +82,47 @@ def extract_day(
                 f"reading {fact.name} from PostgreSQL at {source_db.where} failed: {reason}"
             ) from None
     run.check(
-        gates.raw_day_gates(
-            run.written(output),
+        gates.raw_gates(
+            run.written(table, days.days),
             table.name,
             contract.of(table).key,
-            day,
-            extent.rows,
-            extent.sums,
+            days.days,
+            extent.rows_by_day,
+            extent.sums_by_day,
             fact.control_sums,
         )
     )
-    run.publish([output])
-    return _result(f"d2s:{target}", extent.rows, output, time.monotonic() - started)
+    run.publish(outputs)
+    return _result(f"d2s:{target}", extent.rows, outputs, time.monotonic() - started)
 
 
-def build_dailybalju(run: Run, day: date) -> StepResult:
-    """s2s: the day's published purchase orders into `silver_dailybalju`."""
+def build_dailybalju(run: Run, days: DayRange) -> StepResult:
+    """s2s: the published purchase orders of `days` into `silver_dailybalju`, in one pass."""
     started = time.monotonic()
     raw_table, silver = tables.FACTDATA["balju"], tables.SILVER_DAILYBALJU
     run.prepare([raw_table, silver])
-    balju = _raw_day(run, raw_table, day).cache()  # read once: counted, aggregated, checked
+    balju = _raw_days(run, raw_table, days).cache()  # read once: counted, aggregated, checked
     try:
         rows_in = balju.count()
-        output = run.write(transforms.daily_balju(balju), silver, day)
-        written = run.written(output)
+        outputs = run.write(transforms.daily_balju(balju, by=[PARTITION_COLUMN]), silver, days.days)
+        written = run.written(silver, days.days)
         kept = balju.where(~F.col("status").eqNullSafe(F.lit("CANCELLED")))
+        expected = gates.totals_by_day(kept, _zero_if_none(ORDERS_RAW), days.days)
+        found = gates.totals_by_day(written, _zero_if_none(ORDERS_SILVER), days.days)
         run.check(
             [
-                *gates.match_totals(
-                    silver.name,
-                    day,
-                    gates.totals(kept, _zero_if_none(ORDERS_RAW)),
-                    gates.totals(written, _zero_if_none(ORDERS_SILVER)),
-                ),
-                gates.primary_key(written, silver.name, contract.of(silver).key, day),
+                *[
+                    result
+                    for day in days.days
+                    for result in gates.match_totals(silver.name, day, expected[day], found[day])
+                ],
+                *gates.primary_keys(written, silver.name, contract.of(silver).key, days.days),
             ]
         )
-        run.publish([output])
+        run.publish(outputs)
     finally:
         balju.unpersist()
-    return _result("s2s:dailybalju", rows_in, output, time.monotonic() - started)
+    return _result("s2s:dailybalju", rows_in, outputs, time.monotonic() - started)
 
 
 # The balju gate: non-cancelled raw orders against the silver day's totals.
@@ -141,8 +159,8 @@ def _zero_if_none(expressions: dict[str, str]) -> dict[str, str]:
     return {name: f"coalesce({sql}, 0)" for name, sql in expressions.items()}
 
 
-def build_dailysales(run: Run, day: date) -> list[StepResult]:
-    """s2s: the day's published sales lines into the item, store and hourly silver tables.
+def build_dailysales(run: Run, days: DayRange) -> list[StepResult]:
+    """s2s: the published sales lines of `days` into the item, store and hourly silver tables.
 
     All three are written and checked before any is published; then they are published back
     to back, so a reader never sees some at the new totals and others at the old.
@@ -154,77 +172,116 @@ def build_dailysales(run: Run, day: date) -> list[StepResult]:
         tables.SILVER_DAILYSALES_HOURLY,
     )
     run.prepare([raw_table, *silver_tables])
-    sales = _raw_day(run, raw_table, day).cache()
+    sales = _raw_days(run, raw_table, days).cache()
     try:
         rows_in = sales.count()
-        raw_totals = gates.totals(sales, _zero_if_none(SALES_RAW))
-        raw_totals["net_amount"] = raw_totals["gross_amount"] - raw_totals["discount_amount"]
+        raw_totals = gates.totals_by_day(sales, _zero_if_none(SALES_RAW), days.days)
+        for totals in raw_totals.values():
+            totals["net_amount"] = totals["gross_amount"] - totals["discount_amount"]
+        by = [PARTITION_COLUMN]
         builds = (
-            transforms.daily_sales_by_item(sales),
-            transforms.daily_sales_by_store(sales),
-            transforms.daily_sales_by_hour(sales),
+            transforms.daily_sales_by_item(sales, by),
+            transforms.daily_sales_by_store(sales, by),
+            transforms.daily_sales_by_hour(sales, by),
         )
-        outputs: list[Output] = []
+        written_by_table: list[list[Output]] = []
         seconds: list[float] = []
         for table, df in zip(silver_tables, builds, strict=True):
             started = time.monotonic()
-            output = run.write(df, table, day)
-            written = run.written(output)
+            outputs = run.write(df, table, days.days)
+            written = run.written(table, days.days)
             names = SALES_TOTALS_OF[table.name]
+            found = gates.totals_by_day(
+                written, _zero_if_none({n: f"sum({n})" for n in names}), days.days
+            )
             run.check(
                 [
-                    *gates.match_totals(
-                        table.name,
-                        day,
-                        {n: raw_totals[n] for n in names},
-                        gates.totals(written, _zero_if_none({n: f"sum({n})" for n in names})),
-                    ),
-                    gates.primary_key(written, table.name, contract.of(table).key, day),
+                    *[
+                        result
+                        for day in days.days
+                        for result in gates.match_totals(
+                            table.name, day, {n: raw_totals[day][n] for n in names}, found[day]
+                        )
+                    ],
+                    *gates.primary_keys(written, table.name, contract.of(table).key, days.days),
                 ]
             )
             if table is tables.SILVER_DAILYSALES_STORE:
-                run.check([_receipts_per_store(sales, written, table, day)])
-            outputs.append(output)
+                run.check(_receipts_per_store(sales, written, table, days))
+            written_by_table.append(outputs)
             seconds.append(time.monotonic() - started)
-        run.publish(outputs)
+        run.publish([o for outputs in written_by_table for o in outputs])
         return [
-            _result(f"s2s:{o.table.name.removeprefix('silver_')}", rows_in, o, s)
-            for o, s in zip(outputs, seconds, strict=True)
+            _result(f"s2s:{t.name.removeprefix('silver_')}", rows_in, outputs, s)
+            for t, outputs, s in zip(silver_tables, written_by_table, seconds, strict=True)
         ]
     finally:
         sales.unpersist()
 
 
 def _receipts_per_store(
-    sales: DataFrame, written: DataFrame, table: LakeTable, day: date
-) -> gates.GateResult:
-    """AggregateMatch of distinct receipts, store by store."""
-    expected = {
-        r[0]: r[1] for r in sales.groupBy("store_id").agg(F.countDistinct("receipt_no")).collect()
-    }
-    found = {r[0]: r[1] for r in written.select("store_id", "receipt_count").collect()}
-    return gates.GateResult(
-        "AggregateMatch", table.name, day, "receipt_count by store", expected, found
-    )
+    sales: DataFrame, written: DataFrame, table: LakeTable, days: DayRange
+) -> list[gates.GateResult]:
+    """AggregateMatch of distinct receipts, store by store, day by day."""
+    expected: dict[str, dict[Any, Any]] = {d.isoformat(): {} for d in days.days}
+    for day, store, receipts in (
+        sales.groupBy(PARTITION_COLUMN, "store_id").agg(F.countDistinct("receipt_no")).collect()
+    ):
+        expected[day][store] = receipts
+    found: dict[str, dict[Any, Any]] = {d.isoformat(): {} for d in days.days}
+    for day, store, receipts in written.select(
+        PARTITION_COLUMN, "store_id", "receipt_count"
+    ).collect():
+        found[day][store] = receipts
+    return [
+        gates.GateResult(
+            "AggregateMatch",
+            table.name,
+            day,
+            "receipt_count by store",
+            expected[day.isoformat()],
+            found[day.isoformat()],
+        )
+        for day in days.days
+    ]
 
 
-def _raw_day(run: Run, table: LakeTable, day: date) -> DataFrame:
-    """The published raw day; no rows, in the contract's shape, when the day has none."""
-    df = run.read_published(table, day)
+def _raw_days(run: Run, table: LakeTable, days: DayRange) -> DataFrame:
+    """The published raw days, each row with its `extract_date`; no rows, in the contract's
+    shape, when none of the days has any."""
+    df = run.read_published(table, days.days)
     if df is None:
         log.warning(
-            "%s has no published rows for %s; the silver day will be empty", table.name, day
+            "%s has no published rows for %s; the silver days will be empty", table.name, days
         )
-        return run.lake.spark.createDataFrame([], contract.of(table).ddl)
+        return run.lake.spark.createDataFrame(
+            [], f"{contract.of(table).ddl}, `{PARTITION_COLUMN}` string"
+        )
     return df
 
 
-def _result(step: str, rows_in: int | None, output: Output, seconds: float) -> StepResult:
+def _list_days(days: Sequence[date]) -> str:
+    shown = ", ".join(d.isoformat() for d in days[:5])
+    return shown + (f" and {len(days) - 5} more days" if len(days) > 5 else "")
+
+
+def _result(
+    step: str, rows_in: int | None, outputs: Sequence[Output], seconds: float
+) -> StepResult:
+    rows = sum(o.rows for o in outputs)
+    written = [o.location for o in outputs if o.location]
+    # one day: its folder; several: the run's folder that holds them
+    location = (
+        written[0]
+        if len(written) == 1
+        else ", ".join(sorted({w.rsplit("/", 1)[0] for w in written}))
+    )
     return StepResult(
         step=step,
         rows_in=rows_in,
-        rows_out=output.rows,
+        rows_out=rows,
         seconds=seconds,
-        location=output.location,
-        note="no rows: the day is published empty" if output.rows == 0 else "",
+        location=location,
+        note="no rows: published empty" if rows == 0 else "",
+        rows_by_day={o.day: o.rows for o in outputs},
     )

@@ -6,7 +6,7 @@ precision of decimal sums and products instead of falling back to float.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
@@ -28,18 +28,23 @@ def with_extracted_at(extracted_at: datetime) -> Callable[[DataFrame], DataFrame
     return stamp
 
 
-def daily_balju(balju: DataFrame) -> DataFrame:
+def daily_balju(balju: DataFrame, by: Sequence[str] = ()) -> DataFrame:
     """Orders per (store, item, supplier) for the day, cancelled orders left out.
 
-    A null status is not CANCELLED, so it counts: hence the null-safe comparison.
+    A null status is not CANCELLED, so it counts: hence the null-safe comparison. `by` names
+    columns that split the rows further and are kept last, such as the business day of a
+    range (`extract_date`): each day's rows are then exactly that day's silver rows.
     """
     return (
         balju.where(~F.col("status").eqNullSafe(F.lit("CANCELLED")))
-        .groupBy("store_id", "item_id", "supplier_id")
+        .groupBy("store_id", "item_id", "supplier_id", *by)
         .agg(
             F.count(F.lit(1)).alias("order_lines"),
             F.sum("order_qty").alias("order_qty"),
             F.sum(F.col("order_qty") * F.col("unit_cost")).alias("order_amount"),
+        )
+        .select(
+            "store_id", "item_id", "supplier_id", "order_lines", "order_qty", "order_amount", *by
         )
     )
 
@@ -56,10 +61,11 @@ def _receipts() -> Column:
     return F.countDistinct("receipt_no").alias("receipt_count")
 
 
-def daily_sales_by_item(sales: DataFrame) -> DataFrame:
-    """Sales per (store, item): quantities net of returns, returns apart, amounts and receipts."""
+def daily_sales_by_item(sales: DataFrame, by: Sequence[str] = ()) -> DataFrame:
+    """Sales per (store, item): quantities net of returns, returns apart, amounts and receipts
+    (`by`: as in `daily_balju`)."""
     return (
-        sales.groupBy("store_id", "item_id")
+        sales.groupBy("store_id", "item_id", *by)
         .agg(
             F.sum("qty").alias("sales_qty"),
             F.sum(F.when(F.col("qty") < 0, -F.col("qty")).otherwise(F.lit(0))).alias("return_qty"),
@@ -77,14 +83,15 @@ def daily_sales_by_item(sales: DataFrame) -> DataFrame:
             "discount_amount",
             "net_amount",
             "receipt_count",
+            *by,
         )
     )
 
 
-def daily_sales_by_store(sales: DataFrame) -> DataFrame:
+def daily_sales_by_store(sales: DataFrame, by: Sequence[str] = ()) -> DataFrame:
     """Sales per store, with the average net amount of a receipt (rounded half up to cents)."""
     return (
-        sales.groupBy("store_id")
+        sales.groupBy("store_id", *by)
         .agg(
             F.sum("qty").alias("sales_qty"),
             F.sum(_line_amount()).alias("gross_amount"),
@@ -104,18 +111,20 @@ def daily_sales_by_store(sales: DataFrame) -> DataFrame:
             "net_amount",
             "receipt_count",
             "avg_receipt_amount",
+            *by,
         )
     )
 
 
-def daily_sales_by_hour(sales: DataFrame) -> DataFrame:
+def daily_sales_by_hour(sales: DataFrame, by: Sequence[str] = ()) -> DataFrame:
     """Sales per (store, hour of `sold_at`): quantity, net amount and receipts in that hour."""
     return (
         sales.withColumn("sale_hour", F.hour("sold_at"))
-        .groupBy("store_id", "sale_hour")
+        .groupBy("store_id", "sale_hour", *by)
         .agg(
             F.sum("qty").alias("sales_qty"),
             (F.sum(_line_amount()) - _discount()).alias("net_amount"),
             _receipts(),
         )
+        .select("store_id", "sale_hour", "sales_qty", "net_amount", "receipt_count", *by)
     )

@@ -6,19 +6,27 @@ import logging
 from datetime import date
 from decimal import Decimal as D
 
+from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from retail_etl.catalog import crawl, schema_differences
 from retail_etl.lake import LakeTable
 
 DATABASE = "crawl_test"
+
+
+def write_day(lake, df, table: LakeTable, day: date) -> None:  # type: ignore[no-untyped-def]
+    """What a job does with the crawler option: write one day in place."""
+    lake.write_days(df.withColumn("extract_date", F.lit(day.isoformat())), table, [day])
+
+
 TABLE = LakeTable("silver_example", "silver/example")
 
 
 def test_crawl_creates_adds_partitions_and_logs_schema_changes(spark, lake, caplog) -> None:  # type: ignore[no-untyped-def]
     spark.sql(f"DROP DATABASE IF EXISTS {DATABASE} CASCADE")
     first = spark.createDataFrame([(1, D("1.50"))], "store_id int, amount decimal(20,2)")
-    lake.write_day(first, TABLE, date(2015, 1, 1))
+    write_day(lake, first, TABLE, date(2015, 1, 1))
 
     created = crawl(spark, lake, TABLE, DATABASE)
 
@@ -30,7 +38,7 @@ def test_crawl_creates_adds_partitions_and_logs_schema_changes(spark, lake, capl
 
     # the next day on disk has a retyped and an extra column
     changed = spark.createDataFrame([(2, 2.5, "x")], "store_id int, amount double, note string")
-    lake.write_day(changed, TABLE, date(2015, 1, 2))
+    write_day(lake, changed, TABLE, date(2015, 1, 2))
     with caplog.at_level(logging.WARNING, logger="retail_etl.catalog"):
         updated = crawl(spark, lake, TABLE, DATABASE)
 
@@ -55,12 +63,12 @@ def test_a_day_emptied_by_a_rerun_is_forgotten_by_the_next_crawl(spark, lake) ->
     table = LakeTable("silver_emptied", "silver/emptied")
     spark.sql(f"DROP TABLE IF EXISTS {DATABASE}.{table.name}")
     day = spark.createDataFrame([(1, D("1.50"))], "store_id int, amount decimal(12,2)")
-    lake.write_day(day, table, date(2015, 1, 1))
-    lake.write_day(day, table, date(2015, 1, 2))
+    write_day(lake, day, table, date(2015, 1, 1))
+    write_day(lake, day, table, date(2015, 1, 2))
     assert crawl(spark, lake, table, DATABASE).partitions == 2
 
     # the source lost every row of the 2nd: the rerun writes nothing and removes the folder
-    lake.write_day(spark.createDataFrame([], day.schema), table, date(2015, 1, 2))
+    write_day(lake, spark.createDataFrame([], day.schema), table, date(2015, 1, 2))
     again = crawl(spark, lake, table, DATABASE)
 
     assert again.partitions == 1

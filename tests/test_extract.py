@@ -14,14 +14,16 @@ from pyspark.sql.types import DecimalType, LongType, TimestampType
 from retail_etl import lake as tables
 from retail_etl import source
 from retail_etl.errors import SourceUnavailableError
+from retail_etl.params import DayRange
+from retail_etl.publish import day_location
 from retail_etl.settings import SourceDb
-from retail_etl.steps import extract_day
+from retail_etl.steps import extract_days
 
 DAY = date(2015, 1, 5)
 
 
 def test_sales_day_matches_sql_including_edges(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
-    result = extract_day(spark, stack.source, new_run(), "sales", DAY)
+    result = extract_days(spark, stack.source, new_run(), "sales", DayRange.one(DAY))
 
     # the contract's definition, written differently from the job's half-open range
     expected = sql_one(
@@ -48,7 +50,7 @@ def test_sales_day_matches_sql_including_edges(spark, stack, seeded, lake, new_r
 
 
 def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
-    result = extract_day(spark, stack.source, new_run(), "sales", DAY)
+    result = extract_days(spark, stack.source, new_run(), "sales", DayRange.one(DAY))
     schema = spark.read.parquet(result.location).schema
     assert schema.names == [
         "sale_id", "receipt_no", "sold_at", "store_id", "item_id", "qty", "unit_price",
@@ -61,7 +63,7 @@ def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake, new_
 
 
 def test_balju_day_matches_sql(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
-    result = extract_day(spark, stack.source, new_run(), "balju", DAY)
+    result = extract_days(spark, stack.source, new_run(), "balju", DayRange.one(DAY))
     expected = sql_one(
         seeded,
         "SELECT count(*), sum(order_qty), sum(unit_cost), "
@@ -85,8 +87,8 @@ def test_read_is_split_and_filtered_inside_postgresql(spark, stack, seeded, monk
     monkeypatch.setattr(source, "ROWS_PER_READ_PARTITION", 200)
     fact = source.FACT_TABLES["sales"]
     with source.SourceSnapshot(spark, stack.source) as snapshot:
-        extent = source.day_extent(snapshot, fact, DAY)
-        df = source.read_day(spark, snapshot, fact, DAY, extent)
+        extent = source.range_extent(snapshot, fact, DAY, DAY)
+        df = source.read_range(spark, snapshot, fact, DAY, DAY, extent, max_connections=8)
         assert df.rdd.getNumPartitions() == 5  # 802 rows / 200 per partition, rounded up
         plan = df._jdf.queryExecution().executedPlan().toString()
         assert "sold_at >= DATE '2015-01-05' AND sold_at < DATE '2015-01-06'" in plan
@@ -95,29 +97,35 @@ def test_read_is_split_and_filtered_inside_postgresql(spark, stack, seeded, monk
     assert rows == extent.rows == sql_one(seeded, expected)[0]
 
 
-def test_a_day_above_the_cap_opens_no_more_than_eight_connections(spark, stack, seeded) -> None:  # type: ignore[no-untyped-def]
-    # A 4,000,000-row day would ask for 16 partitions of 250,000 rows; each partition is a
-    # connection to the operational database, so the read is capped at 8 (README).
+def test_a_read_opens_no_more_connections_than_the_setting_allows(spark, stack, seeded) -> None:  # type: ignore[no-untyped-def]
+    # A 4,000,000-row range would ask for 16 partitions of 250,000 rows; each partition is a
+    # connection to the operational database, so the read is capped by --SOURCE_MAX_CONNECTIONS
+    # (default 4, README).
     fact = source.FACT_TABLES["sales"]
-    huge = source.DayExtent(rows=4_000_000, min_key=1, max_key=4_000_000)
-    just_over = source.DayExtent(rows=8 * 250_000 + 1, min_key=1, max_key=2_000_001)
+    huge = source.RangeExtent({DAY: 4_000_000}, {}, min_key=1, max_key=4_000_000)
+    just_over = source.RangeExtent({DAY: 4 * 250_000 + 1}, {}, min_key=1, max_key=1_000_001)
     with source.SourceSnapshot(spark, stack.source) as snapshot:
-        assert source.read_day(spark, snapshot, fact, DAY, huge).rdd.getNumPartitions() == 8
-        assert source.read_day(spark, snapshot, fact, DAY, just_over).rdd.getNumPartitions() == 8
+
+        def partitions(extent: source.RangeExtent, *cap: int) -> int:
+            df = source.read_range(spark, snapshot, fact, DAY, DAY, extent, *cap)
+            return int(df.rdd.getNumPartitions())
+
+        assert partitions(huge) == 4 == partitions(just_over)
+        assert partitions(huge, 8) == 8 and partitions(huge, 1) == 1
 
 
 def test_rerun_replaces_the_day_and_touches_no_other(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
-    extract_day(spark, stack.source, new_run(), "sales", date(2015, 1, 6))
-    first = extract_day(spark, stack.source, new_run(), "sales", DAY)
+    extract_days(spark, stack.source, new_run(), "sales", DayRange.one(date(2015, 1, 6)))
+    first = extract_days(spark, stack.source, new_run(), "sales", DayRange.one(DAY))
     root = Path(lake.root)
     neighbour = {k: v for k, v in lake_files(root).items() if "2015-01-06" in k}
     time.sleep(0.01)
 
-    again = extract_day(spark, stack.source, new_run(), "sales", DAY)
+    again = extract_days(spark, stack.source, new_run(), "sales", DayRange.one(DAY))
 
     assert again.rows_out == first.rows_out
     assert spark.read.parquet(again.location).count() == first.rows_out  # replaced, not appended
-    published = new_run().catalog.day_location(tables.FACTDATA["sales"], DAY)
+    published = day_location(new_run().catalog, tables.FACTDATA["sales"], DAY)
     assert published is not None and published.endswith(again.location)
     assert again.location != first.location
     assert {k: v for k, v in lake_files(root).items() if "2015-01-06" in k} == neighbour
@@ -131,17 +139,20 @@ def test_a_day_that_became_empty_leaves_no_rows_behind(spark, stack, seeded, lak
             "1.00, 0.00, 'CARD')"
         )
     try:
-        assert extract_day(spark, stack.source, new_run(), "sales", empty_day).rows_out == 1
+        assert (
+            extract_days(spark, stack.source, new_run(), "sales", DayRange.one(empty_day)).rows_out
+            == 1
+        )
     finally:
         with seeded.connect() as conn:
             conn.execute("DELETE FROM retail.sales WHERE sale_id = 9100000000000001")
 
-    result = extract_day(spark, stack.source, new_run(), "sales", empty_day)
+    result = extract_days(spark, stack.source, new_run(), "sales", DayRange.one(empty_day))
 
     assert (result.rows_in, result.rows_out) == (0, 0)
-    assert result.note == "no rows: the day is published empty"
+    assert result.note == "no rows: published empty"
     run = new_run()
-    assert run.catalog.day_location(tables.FACTDATA["sales"], empty_day) is None
+    assert day_location(run.catalog, tables.FACTDATA["sales"], empty_day) is None
     assert lake.runs_holding(tables.FACTDATA["sales"], empty_day) != {}  # kept for a rollback
 
 
@@ -149,7 +160,7 @@ def test_unreachable_source_names_host_and_port_and_writes_nothing(spark, lake, 
     closed = SourceDb("127.0.0.1", free_port(), "retail", "retail")
     started = time.monotonic()
     with pytest.raises(SourceUnavailableError, match=rf"PostgreSQL at 127\.0\.0\.1:{closed.port}"):
-        extract_day(spark, closed, new_run(), "balju", DAY)
+        extract_days(spark, closed, new_run(), "balju", DayRange.one(DAY))
     assert time.monotonic() - started < 30
     assert lake_files(Path(lake.root)) == {}
 
@@ -159,20 +170,23 @@ def test_a_source_failing_mid_read_is_said_in_its_words_and_publishes_nothing(  
 ) -> None:
     # The day's read fails inside PostgreSQL once Spark runs it (as when the server is stopped
     # mid-read: "FATAL: terminating connection due to administrator command").
-    read_day = source.read_day
+    read_range = source.read_range
 
-    def failing_read(spark, snapshot, fact, day, extent):  # type: ignore[no-untyped-def]
-        read_day(spark, snapshot, fact, day, extent)
-        failing = "(SELECT * FROM retail.sales WHERE 1 / (sale_id - sale_id) = 1) q"
+    def failing_read(spark, snapshot, fact, first, last, extent, cap):  # type: ignore[no-untyped-def]
+        read_range(spark, snapshot, fact, first, last, extent, cap)
+        failing = (
+            "(SELECT *, 'x' AS extract_date FROM retail.sales "
+            "WHERE 1 / (sale_id - sale_id) = 1) q"
+        )
         options = source.jdbc_options(snapshot.source)
         return spark.read.format("jdbc").options(**options, dbtable=failing).load()
 
-    monkeypatch.setattr(source, "read_day", failing_read)
+    monkeypatch.setattr(source, "read_range", failing_read)
     run = new_run()
     with pytest.raises(SourceUnavailableError) as failed:
-        extract_day(spark, stack.source, run, "sales", DAY)
+        extract_days(spark, stack.source, run, "sales", DayRange.one(DAY))
     assert str(failed.value) == (
         f"reading retail.sales from PostgreSQL at 127.0.0.1:{stack.source.port} failed: "
         "ERROR: division by zero"
     )
-    assert run.catalog.day_location(tables.FACTDATA["sales"], DAY) is None
+    assert day_location(run.catalog, tables.FACTDATA["sales"], DAY) is None

@@ -22,6 +22,8 @@ from retail_etl import contract, source, steps, transforms
 from retail_etl import lake as tables
 from retail_etl.audit import Run, history
 from retail_etl.gates import GateFailed
+from retail_etl.params import DayRange
+from retail_etl.publish import day_location
 
 DAY = date(2015, 1, 5)
 SALES_SQL = (
@@ -48,7 +50,7 @@ def test_a_day_changed_while_it_is_read_is_written_as_of_the_snapshot(  # type: 
     spark, stack, seeded, new_run, monkeypatch
 ) -> None:
     before = sql_one(seeded, SALES_SQL)
-    day_extent = source.day_extent
+    range_extent = source.range_extent
     in_day = "sold_at >= '2015-01-05' AND sold_at < '2015-01-06' AND sale_id BETWEEN 1 AND 9e15"
     with seeded.connect() as conn:
         ids = [r[0] for r in conn.execute(f"SELECT sale_id FROM retail.sales WHERE {in_day} "
@@ -56,8 +58,8 @@ def test_a_day_changed_while_it_is_read_is_written_as_of_the_snapshot(  # type: 
     copied, updated, deleted = ids[:50], ids[-21:-1], ids[-1]
     saved = {}
 
-    def then_change_the_source(snapshot, fact, day):  # type: ignore[no-untyped-def]
-        extent = day_extent(snapshot, fact, day)
+    def then_change_the_source(snapshot, fact, first, last):  # type: ignore[no-untyped-def]
+        extent = range_extent(snapshot, fact, first, last)
         # another transaction commits after the snapshot was taken, before Spark reads a row:
         # an insert, an update and a delete in the day being read
         with seeded.connect() as conn:
@@ -75,9 +77,9 @@ def test_a_day_changed_while_it_is_read_is_written_as_of_the_snapshot(  # type: 
             ).fetchone()
         return extent
 
-    monkeypatch.setattr(source, "day_extent", then_change_the_source)
+    monkeypatch.setattr(source, "range_extent", then_change_the_source)
     try:
-        result = steps.extract_day(spark, stack.source, new_run(), "sales", DAY)
+        result = steps.extract_days(spark, stack.source, new_run(), "sales", DayRange.one(DAY))
         after = sql_one(seeded, SALES_SQL)
     finally:
         with seeded.connect() as conn:  # put the day back as the other tests know it
@@ -161,10 +163,10 @@ def test_a_wrong_raw_day_fails_the_job_and_publishes_nothing(  # type: ignore[no
 ) -> None:
     write = Run.write
 
-    def write_then_break(self, df, table, day):  # type: ignore[no-untyped-def]
-        output = write(self, df, table, day)
+    def write_then_break(self, df, table, days):  # type: ignore[no-untyped-def]
+        (output,) = outputs = write(self, df, table, days)
         tamper(output.location, change)
-        return output
+        return outputs
 
     monkeypatch.setattr(Run, "write", write_then_break)
     catalog_before = _published(spark, stack, "factdata_sales")
@@ -196,12 +198,12 @@ def test_a_wrong_silver_day_fails_the_job_and_publishes_none_of_the_three(  # ty
     before = {t: _published(spark, stack, t) for t in SILVER_SALES}
     write = Run.write
 
-    def break_the_store_table(self, df, table, day):  # type: ignore[no-untyped-def]
-        output = write(self, df, table, day)
+    def break_the_store_table(self, df, table, days):  # type: ignore[no-untyped-def]
+        (output,) = outputs = write(self, df, table, days)
         if table is tables.SILVER_DAILYSALES_STORE:
             plus_one = (F.col(column) + 1).cast(kind)
             tamper(output.location, lambda d: d.withColumn(column, plus_one))
-        return output
+        return outputs
 
     monkeypatch.setattr(Run, "write", break_the_store_table)
     capsys.readouterr()
@@ -219,11 +221,11 @@ def test_a_wrong_balju_silver_day_is_caught(
     assert jb_retail_factdata_d2s.main(["--TARGET_DATA", "balju", "--EXTRACT_DATE", str(DAY)]) == 0
     write = Run.write
 
-    def drop_a_silver_row(self, df, table, day):  # type: ignore[no-untyped-def]
-        output = write(self, df, table, day)
+    def drop_a_silver_row(self, df, table, days):  # type: ignore[no-untyped-def]
+        (output,) = outputs = write(self, df, table, days)
         if table is tables.SILVER_DAILYBALJU:
             tamper(output.location, lambda d: d.orderBy("store_id", "item_id").limit(d.count() - 1))
-        return output
+        return outputs
 
     monkeypatch.setattr(Run, "write", drop_a_silver_row)
     capsys.readouterr()
@@ -243,7 +245,7 @@ def _published(spark, stack, table: str) -> str | None:  # type: ignore[no-untyp
     catalog = HiveCatalog(spark, stack.catalog_database)
     if not spark.catalog.tableExists(f"{stack.catalog_database}.{table}"):
         return None
-    return catalog.day_location(tables.LakeTable(table, ""), DAY)
+    return day_location(catalog, tables.LakeTable(table, ""), DAY)
 
 
 def _lake(spark, root: Path):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from retail_etl.errors import EtlError
 from retail_etl.lake import LakeTable
-from retail_etl.publish import GlueCatalog, forget_days
+from retail_etl.publish import DayChange, GlueCatalog, day_location, forget_days
 
 DATABASE = "hist-retail"
 DAY = date(2015, 1, 5)
@@ -59,10 +59,10 @@ def test_publishing_creates_moves_and_removes_a_days_partition(glue) -> None:  #
     second = "s3://lake/factdata/balju/_runs/20150107T010000000000Z-bbbbbb/extract_date=2015-01-05"
     add_days(glue, "factdata_balju", [DAY + timedelta(days=1)])
 
-    catalog.set_day(table, DAY, first)
-    assert catalog.day_location(table, DAY) == first
-    catalog.set_day(table, DAY, second, current=first)
-    assert catalog.day_location(table, DAY) == second
+    catalog.set_days(table, [DayChange(DAY, first)])
+    assert day_location(catalog, table, DAY) == first
+    catalog.set_days(table, [DayChange(DAY, second, current=first)])
+    assert day_location(catalog, table, DAY) == second
     (partition,) = [
         p
         for p in glue.get_partitions(DatabaseName=DATABASE, TableName="factdata_balju")[
@@ -71,8 +71,8 @@ def test_publishing_creates_moves_and_removes_a_days_partition(glue) -> None:  #
         if p["Values"] == ["2015-01-05"]
     ]
     assert partition["StorageDescriptor"]["Location"] == second
-    catalog.set_day(table, DAY, None)
-    assert catalog.day_location(table, DAY) is None
+    catalog.set_days(table, [DayChange(DAY, None)])
+    assert day_location(catalog, table, DAY) is None
     assert catalogued(glue, "factdata_balju") == ["2015-01-06"]  # the next day is untouched
 
 

@@ -47,7 +47,7 @@ BAD_INPUT = [
     (["--TARGET_DATA", "balju", "--EXTRACT_DATE", ""], "--EXTRACT_DATE is empty"),
     (["--TARGET_DATA", "orders", "--EXTRACT_DATE", DAY], "--TARGET_DATA 'orders'"),
     (["--EXTRACT_DATE", DAY], "required: --TARGET_DATA"),
-    (["--TARGET_DATA", "balju"], "required: --EXTRACT_DATE"),
+    (["--TARGET_DATA", "balju"], "give --EXTRACT_DATE YYYY-MM-DD, or --EXTRACT_DATE_FROM"),
     (["--TARGET_DATA", "balju", "--EXTRACT_DATE", "9999-12-31"], "the last business day is"),
     # forms awsglue's parser would ignore, running on the default lake instead
     (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--LAKE_ROOT=/x"], "'--LAKE_ROOT=/x'"),
@@ -56,7 +56,19 @@ BAD_INPUT = [
     (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--LAKE_ROOT", ""], "--LAKE_ROOT is empty"),
     (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--LAKEROOT", "/x"], "'--LAKEROOT' is not"),
     (["--TARGET_DATA", "sales", "--EXTRACT_DATE", DAY, "--EXTRACT_DATE", "2015-01-06"], "twice"),
-]
+    # ranges
+    (["--TARGET_DATA", "sales", "--EXTRACT_DATE_FROM", "2015-01-31", "--EXTRACT_DATE_TO", DAY],
+     "--EXTRACT_DATE_FROM '2015-01-31' is after --EXTRACT_DATE_TO '2015-01-05'"),
+    (["--TARGET_DATA", "sales", "--EXTRACT_DATE_FROM", "2015-01-01", "--EXTRACT_DATE_TO",
+      "2016-01-02"], "is 367 days: a run takes at most 366"),
+    (["--TARGET_DATA", "sales", "--EXTRACT_DATE_FROM", DAY], "given without --EXTRACT_DATE_TO"),
+    (["--TARGET_DATA", "sales", "--EXTRACT_DATE", DAY, "--EXTRACT_DATE_TO", DAY],
+     "--EXTRACT_DATE '2015-01-05' is given with --EXTRACT_DATE_TO"),
+    (["--TARGET_DATA", "sales", "--EXTRACT_DATE_FROM", "2015-02-29", "--EXTRACT_DATE_TO",
+      "2015-03-01"], "--EXTRACT_DATE_FROM '2015-02-29' is not a real calendar date"),
+    (["--TARGET_DATA", "sales", "--EXTRACT_DATE", DAY, "--SOURCE_MAX_CONNECTIONS", "100"],
+     "--SOURCE_MAX_CONNECTIONS '100'"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("argv", "named"), BAD_INPUT)
@@ -96,6 +108,18 @@ def test_s2s_bad_date_is_refused_the_same_way(tmp_path) -> None:  # type: ignore
     assert done.stderr.strip() == (
         "jb_retail_silver_dailysales_s2s: error: --EXTRACT_DATE '2015-13-01' is not a real "
         "calendar date"
+    )
+    assert not (tmp_path / "lake").exists()
+    done = subprocess.run(
+        [sys.executable, str(REPO / "jobs" / "jb_retail_silver_dailybalju_s2s.py"),
+         "--EXTRACT_DATE_FROM", "2015-01-01", "--EXTRACT_DATE_TO", "2014-12-31"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "RETAIL_LAKE_ROOT": str(tmp_path / "lake")},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "jb_retail_silver_dailybalju_s2s: error: --EXTRACT_DATE_FROM '2015-01-01' is after "
+        "--EXTRACT_DATE_TO '2014-12-31'"
     )
     assert not (tmp_path / "lake").exists()
 
@@ -149,7 +173,8 @@ def test_glue_reads_source_credentials_from_secrets_manager(aws_env) -> None:  #
 def test_help_explains_the_arguments(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert jb_retail_factdata_d2s.main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "--TARGET_DATA balju|sales --EXTRACT_DATE YYYY-MM-DD" in out
+    assert "--TARGET_DATA balju|sales" in out
+    assert "--EXTRACT_DATE_FROM YYYY-MM-DD --EXTRACT_DATE_TO YYYY-MM-DD" in out
     assert "--SOURCE_SECRET_ID" in out
 
 

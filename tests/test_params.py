@@ -35,9 +35,10 @@ def test_a_bad_extract_date_is_named_with_its_value(value: str, reason: str) -> 
 
 def test_d2s_arguments() -> None:
     params = D2sParams.from_argv(["--TARGET_DATA", "sales", "--EXTRACT_DATE", "2015-01-05"])
-    assert (params.target, params.extract_date, params.source_secret_id) == (
-        "sales", date(2015, 1, 5), None,
+    assert (params.target, params.days.days, params.source_secret_id) == (
+        "sales", [date(2015, 1, 5)], None,
     )  # fmt: skip
+    assert params.source_max_connections == 4  # the README's default
     on_glue = D2sParams.from_argv(
         ["--JOB_NAME", "jb", "--TARGET_DATA", "balju", "--EXTRACT_DATE", "2015-01-05",
          "--SOURCE_SECRET_ID", "hist-retail/source", "--LAKE_ROOT", "s3://b"]
@@ -55,12 +56,12 @@ def test_unknown_target_is_named() -> None:
 @pytest.mark.parametrize(
     ("argv", "missing"),
     [
-        (["--TARGET_DATA", "balju"], "--EXTRACT_DATE"),
-        (["--EXTRACT_DATE", "2015-01-05"], "--TARGET_DATA"),
+        (["--TARGET_DATA", "balju"], "give --EXTRACT_DATE YYYY-MM-DD, or --EXTRACT_DATE_FROM"),
+        (["--EXTRACT_DATE", "2015-01-05"], "required: .*--TARGET_DATA"),
     ],
 )
 def test_missing_argument_is_named(argv: list[str], missing: str) -> None:
-    with pytest.raises(ArgumentError, match=f"required: .*{missing}"):
+    with pytest.raises(ArgumentError, match=missing):
         D2sParams.from_argv(argv)
 
 
@@ -71,7 +72,7 @@ def test_s2s_needs_only_the_date() -> None:
         ["--JOB_NAME", "jb", "--EXTRACT_DATE", "2015-01-31", "--LAKE_ROOT", "s3://b"]
     )
     assert (on_glue.lake_root, on_glue.glue_args["JOB_NAME"]) == ("s3://b", "jb")
-    with pytest.raises(ArgumentError, match="--EXTRACT_DATE"):
+    with pytest.raises(ArgumentError, match="give --EXTRACT_DATE YYYY-MM-DD"):
         S2sParams.from_argv([])
 
 
@@ -83,3 +84,63 @@ def test_glues_own_arguments_pass_on_glue_and_are_refused_elsewhere() -> None:
     assert S2sParams.from_argv(on_glue).day == "2015-01-05"
     with pytest.raises(ArgumentError, match="'--TempDir' is not an argument of this job"):
         S2sParams.from_argv(["--EXTRACT_DATE", "2015-01-05", "--TempDir", "s3://t"])
+
+
+def test_a_range_is_inclusive_and_may_be_one_day_or_a_leap_year() -> None:
+    month = S2sParams.from_argv(
+        ["--EXTRACT_DATE_FROM", "2015-01-01", "--EXTRACT_DATE_TO", "2015-01-31"]
+    )
+    assert (month.days.first, month.days.last, len(month.days.days)) == (
+        date(2015, 1, 1), date(2015, 1, 31), 31,
+    )  # fmt: skip
+    assert month.day == "2015-01-01..2015-01-31"
+    one = S2sParams.from_argv(
+        ["--EXTRACT_DATE_FROM", "2015-01-05", "--EXTRACT_DATE_TO", "2015-01-05"]
+    )
+    assert one.days.days == [date(2015, 1, 5)]
+    leap = S2sParams.from_argv(
+        ["--EXTRACT_DATE_FROM", "2016-01-01", "--EXTRACT_DATE_TO", "2016-12-31"]
+    )
+    assert len(leap.days.days) == 366
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--EXTRACT_DATE_FROM", "2015-02-01", "--EXTRACT_DATE_TO", "2015-01-31"],
+         "--EXTRACT_DATE_FROM '2015-02-01' is after --EXTRACT_DATE_TO '2015-01-31'"),
+        (["--EXTRACT_DATE_FROM", "2015-01-01", "--EXTRACT_DATE_TO", "2016-01-02"],
+         "--EXTRACT_DATE_FROM '2015-01-01' --EXTRACT_DATE_TO '2016-01-02' is 367 days: "
+         "a run takes at most 366"),
+        (["--EXTRACT_DATE_FROM", "2015-01-01"],
+         "--EXTRACT_DATE_FROM '2015-01-01' is given without --EXTRACT_DATE_TO"),
+        (["--EXTRACT_DATE_TO", "2015-01-31"],
+         "--EXTRACT_DATE_TO '2015-01-31' is given without --EXTRACT_DATE_FROM"),
+        (["--EXTRACT_DATE", "2015-01-05", "--EXTRACT_DATE_FROM", "2015-01-01",
+          "--EXTRACT_DATE_TO", "2015-01-31"],
+         "--EXTRACT_DATE '2015-01-05' is given with --EXTRACT_DATE_FROM: give one day or a range"),
+        (["--EXTRACT_DATE_FROM", "2015-02-30", "--EXTRACT_DATE_TO", "2015-03-31"],
+         "--EXTRACT_DATE_FROM '2015-02-30' is not a real calendar date"),
+        (["--EXTRACT_DATE_FROM", "2015-01-01", "--EXTRACT_DATE_TO", "2015/01/31"],
+         "--EXTRACT_DATE_TO '2015/01/31' is not a date in YYYY-MM-DD form"),
+        (["--EXTRACT_DATE_FROM", "2015-01-01", "--EXTRACT_DATE_TO", "9999-12-31"],
+         "--EXTRACT_DATE_TO '9999-12-31' is out of range: the last business day is 9999-12-30"),
+    ],
+    ids=["reversed", "367-days", "no-end", "no-start", "mixed", "not-real", "not-iso", "too-late"],
+)  # fmt: skip
+def test_a_bad_range_is_one_line_naming_the_value(argv: list[str], line: str) -> None:
+    for parse, extra in (
+        (S2sParams.from_argv, []),
+        (D2sParams.from_argv, ["--TARGET_DATA", "sales"]),
+    ):
+        with pytest.raises(ArgumentError) as err:
+            parse([*extra, *argv])
+        assert str(err.value) == line
+
+
+@pytest.mark.parametrize("value", ["0", "33", "four", "-1", "2.5"])
+def test_source_max_connections_is_a_small_whole_number(value: str) -> None:
+    argv = ["--TARGET_DATA", "sales", "--EXTRACT_DATE", "2015-01-05"]
+    assert D2sParams.from_argv([*argv, "--SOURCE_MAX_CONNECTIONS", "8"]).source_max_connections == 8
+    with pytest.raises(ArgumentError, match=rf"--SOURCE_MAX_CONNECTIONS '{value}' is not a whole"):
+        D2sParams.from_argv([*argv, "--SOURCE_MAX_CONNECTIONS", value])

@@ -49,13 +49,12 @@ elif point == "after-intent":
     def switch_never(*args):
         die()
     publish._switch = switch_never
-elif point == "after-first-switch":
-    switch = publish._switch
+elif point == "after-first-switch":  # the first table's days switched, the others not yet
+    set_days = publish.HiveCatalog.set_days
     def switch_once(*args):
-        result = switch(*args)
+        set_days(*args)
         die()
-        return result
-    publish._switch = switch_once
+    publish.HiveCatalog.set_days = switch_once
 module = __import__(job)
 sys.exit(module.main(sys.argv[4:]))
 """
@@ -64,7 +63,7 @@ READER = r"""
 import json, os, sys
 from datetime import date
 from retail_etl.lake import LakeTable
-from retail_etl.publish import HiveCatalog
+from retail_etl.publish import HiveCatalog, day_location
 from retail_etl.runtime import local_spark
 from retail_etl.settings import LocalStack
 stack = LocalStack.from_environ(os.environ)
@@ -76,7 +75,7 @@ for table in sys.argv[2:]:
     if not spark.catalog.tableExists(name):
         found[table] = None
         continue
-    location = catalog.day_location(LakeTable(table, ""), date.fromisoformat(sys.argv[1]))
+    location = day_location(catalog, LakeTable(table, ""), date.fromisoformat(sys.argv[1]))
     rows = spark.sql(f"SELECT count(*) FROM {name} WHERE extract_date = '{sys.argv[1]}'").first()[0]
     found[table] = {"location": location, "rows": rows}
 print(json.dumps(found))
@@ -234,7 +233,7 @@ def test_switches_only_move_forward_so_overlapping_runs_end_with_the_newer(  # t
 
     assert done.applied and not late.applied
     day = date.fromisoformat(DAY)
-    assert run_of(catalog.day_location(tables.SILVER_DAILYBALJU, day)) == newer
+    assert run_of(day_location(catalog, tables.SILVER_DAILYBALJU, day)) == newer
 
 
 def test_clean_up_keeps_the_previous_day_and_newer_runs_still_writing(lake, catalog) -> None:  # type: ignore[no-untyped-def]
@@ -244,7 +243,7 @@ def test_clean_up_keeps_the_previous_day_and_newer_runs_still_writing(lake, cata
     day = date.fromisoformat(DAY)
     table = tables.SILVER_DAILYBALJU
 
-    removed = clean_up(lake, table, day, ids[2], lake.run_day_location(table, ids[1], day))
+    removed = clean_up(lake, table, ids[2], {day: lake.run_day_location(table, ids[1], day)})
 
     # the oldest day goes, and its run folder with it once empty
     assert removed == [lake.run_day_location(table, ids[0], day), lake.run_location(table, ids[0])]
@@ -252,7 +251,7 @@ def test_clean_up_keeps_the_previous_day_and_newer_runs_still_writing(lake, cata
     # a run killed before its commit left no day folder, only Spark's scratch: it goes as well
     killed = "20150101T000000000000Z-killed"
     (Path(lake.run_location(table, killed)) / "_temporary" / "0").mkdir(parents=True)
-    removed = clean_up(lake, table, day, ids[2], lake.run_day_location(table, ids[1], day))
+    removed = clean_up(lake, table, ids[2], {day: lake.run_day_location(table, ids[1], day)})
     assert removed == [lake.run_location(table, killed)]
     assert not Path(lake.run_location(table, killed)).exists()
 
@@ -272,5 +271,5 @@ def test_roll_forward_finishes_an_intent_and_skips_one_whose_files_are_gone(  # 
 
     assert roll_forward(lake, other, [tables.SILVER_DAILYSALES_ITEM]) == []  # not its tables
     assert roll_forward(lake, other, [table]) == ["20150106T010000000000Z-aaaaaa"]
-    assert run_of(catalog.day_location(table, day)) == "20150106T010000000000Z-aaaaaa"
+    assert run_of(day_location(catalog, table, day)) == "20150106T010000000000Z-aaaaaa"
     assert roll_forward(lake, other, [table]) == []  # done once
