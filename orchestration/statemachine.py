@@ -4,12 +4,14 @@
 default and the crawler option) and the Mermaid diagram the README shows; a test fails when one
 is stale.
 
-Shape, per branch: d2s job (.sync) -> s2s job (.sync); each job writes, checks its gates and
-publishes its days through the catalog itself. The crawler option (`CATALOG=crawlers`) is the
-seed's flow: d2s -> crawl raw -> s2s -> crawl silver (the three sales crawls in a nested
-Parallel). The state carries only `EXTRACT_DATE` and the small parts of each task result that
-later states read; every failure ends in the top-level Fail state with the failed step's name,
-error and cause.
+The input (one day, or a range, possibly split into chunks by the trigger) becomes a list of
+chunks that a Map runs one after another; each chunk runs the branches of `retail_etl.flow.FLOW`
+(the local runner's too) in parallel. Shape, per branch: d2s job (.sync) -> s2s job (.sync);
+each job writes, checks its gates and publishes its days through the catalog itself. The crawler
+option (`CATALOG=crawlers`) is the seed's flow: d2s -> crawl raw -> s2s -> crawl silver (the
+three sales crawls in a nested Parallel). A chunk's state carries only its first and last day
+and the small parts of each task result that later states read; every failure ends in the
+top-level Fail state with the failed step's name, its chunk, error and cause.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import resources as r
-from retail_etl import lake
+from retail_etl import flow, lake
 
 State = dict[str, Any]
 States = dict[str, State]
@@ -67,7 +69,10 @@ def _name_failure(error: str, step: str, failed: str) -> State:
         "Type": "Pass",
         "Parameters": {
             "Error": error,
-            "Cause.$": f"States.Format('{step}: {{}}', States.JsonToString($.error))",
+            "Cause.$": (
+                f"States.Format('{step} for {{}}..{{}}: {{}}', $.first, $.last, "
+                "States.JsonToString($.error))"
+            ),
         },
         "ResultPath": "$.error",
         "Next": failed,
@@ -137,10 +142,11 @@ def _get_crawler(name: str, keep: dict[str, str], next_state: str, on_error: str
 def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) -> States:
     """Start a crawler, poll it until READY (bounded), then go on only if its crawl SUCCEEDED.
 
-    A day that the job left without files is not crawled: there is nothing to add (the job
-    removed any earlier partition of that day), and a crawler whose first crawl finds nothing
-    never creates its table with CRAWL_NEW_FOLDERS_ONLY. So a table's first crawl always has
-    data. STOPPING is not finished: the catalog is updated only once the crawler is READY again.
+    A table without files for the chunk's first day or any later day is not crawled: there is
+    nothing new to add (the job removed the partitions of days it left empty), and a crawler
+    whose first crawl finds nothing never creates its table with CRAWL_NEW_FOLDERS_ONLY. So a
+    table's first crawl always has data. STOPPING is not finished: the catalog is updated only
+    once the crawler is READY again.
     """
     name = crawler.name
     listed = crawl_entry(prefix, crawler)
@@ -158,13 +164,16 @@ def crawl_states(prefix: str, crawler: r.Crawler, next_state: str, failed: str) 
     return {
         listed: {
             "Type": "Task",
-            "Comment": f"Did the job leave files for the day under {crawler.table.path}/?",
+            "Comment": (
+                f"Are there files under {crawler.table.path}/ for the chunk's first day or later?"
+            ),
             "Resource": S3_LIST_OBJECTS,
             "Parameters": {
                 "Bucket": "${LakeBucket}",
-                "Prefix.$": (
-                    f"States.Format('{crawler.table.path}/{lake.PARTITION_COLUMN}={{}}/', "
-                    "$.EXTRACT_DATE)"
+                "Prefix": f"{crawler.table.path}/{lake.PARTITION_COLUMN}=",
+                # keys sort by day: the first day's files and every later day's come after this
+                "StartAfter.$": (
+                    f"States.Format('{crawler.table.path}/{lake.PARTITION_COLUMN}={{}}', $.first)"
                 ),
                 "MaxKeys": 1,
             },
@@ -299,85 +308,43 @@ def _done(prefix: str) -> tuple[str, States]:
     return done, {done: {"Type": "Succeed"}}
 
 
-def _job_arguments(crawlers: bool, **fixed: str) -> dict[str, str]:
-    arguments = {**fixed, "--EXTRACT_DATE.$": "$.EXTRACT_DATE"}
-    if crawlers:
-        arguments["--CATALOG"] = "crawlers"  # write in place; the crawlers catalogue it
-    return arguments
+def _job_arguments(step: flow.Step, crawlers: bool) -> dict[str, str]:
+    """The step's arguments as the flow defines them, the days taken from the chunk."""
+    days = {f"{flow.FROM}.$": "$.first", f"{flow.TO}.$": "$.last"}
+    return step.arguments(days, "crawlers" if crawlers else "tables")
 
 
-def balju_branch(crawlers: bool = False) -> dict[str, Any]:
-    p = "balju"
+def branch(b: flow.Branch, crawlers: bool = False) -> dict[str, Any]:
+    """One branch of `retail_etl.flow.FLOW`: its jobs in order, each followed, with the crawler
+    option, by the crawl of the tables it wrote (several at once in a nested Parallel)."""
+    p = b.name
     failed, fail_states = _branch_failed(p)
     done, done_states = _done(p)
-    raw, silver = r.CRAWLERS["factdata_balju"], r.CRAWLERS["silver_dailybalju"]
-    d2s, s2s = f"{p}: extract (d2s)", f"{p}: build silver (s2s)"
-    states: States = {
-        **glue_job_states(
-            p,
-            "extract (d2s)",
-            r.D2S_JOB,
-            _job_arguments(crawlers, **{"--TARGET_DATA": "balju"}),
-            crawl_entry(p, raw) if crawlers else s2s,
-            failed,
-        ),
-        **(crawl_states(p, raw, s2s, failed) if crawlers else {}),
-        **glue_job_states(
-            p,
-            "build silver (s2s)",
-            r.BALJU_S2S_JOB,
-            _job_arguments(crawlers),
-            crawl_entry(p, silver) if crawlers else done,
-            failed,
-        ),
-        **(crawl_states(p, silver, done, failed) if crawlers else {}),
-        **done_states,
-        **fail_states,
-    }
-    return {"StartAt": d2s, "States": states}
+    states: States = {}
+    names = [f"{p}: {step.name}" for step in b.steps]
+    for n, step in enumerate(b.steps):
+        after = names[n + 1] if n + 1 < len(b.steps) else done
+        crawls = [r.CRAWLERS[t.name] for t in step.publishes] if crawlers else []
+        if len(crawls) == 1:
+            first_crawl = crawl_entry(p, crawls[0])
+            states.update(crawl_states(p, crawls[0], after, failed))
+        elif crawls:
+            first_crawl = f"{p}: crawl silver tables"
+            states[first_crawl] = _crawl_in_parallel(p, crawls, failed, after)
+        else:
+            first_crawl = after
+        states.update(
+            glue_job_states(
+                p, step.name, step.job.name, _job_arguments(step, crawlers), first_crawl, failed
+            )
+        )
+    return {"StartAt": names[0], "States": {**states, **done_states, **fail_states}}
 
 
-def sales_branch(crawlers: bool = False) -> dict[str, Any]:
-    p = "sales"
-    failed, fail_states = _branch_failed(p)
-    done, done_states = _done(p)
-    raw = r.CRAWLERS["factdata_sales"]
-    d2s, s2s, silver = (
-        f"{p}: extract (d2s)",
-        f"{p}: build silver (s2s)",
-        f"{p}: crawl silver tables",
-    )
-    states: States = {
-        **glue_job_states(
-            p,
-            "extract (d2s)",
-            r.D2S_JOB,
-            _job_arguments(crawlers, **{"--TARGET_DATA": "sales"}),
-            crawl_entry(p, raw) if crawlers else s2s,
-            failed,
-        ),
-        **(crawl_states(p, raw, s2s, failed) if crawlers else {}),
-        **glue_job_states(
-            p,
-            "build silver (s2s)",
-            r.SALES_S2S_JOB,
-            _job_arguments(crawlers),
-            silver if crawlers else done,
-            failed,
-        ),
-        **done_states,
-        **fail_states,
-    }
-    if crawlers:
-        states[silver] = _crawl_silver_sales(p, failed, done)
-    return {"StartAt": d2s, "States": states}
-
-
-def _crawl_silver_sales(p: str, failed: str, done: str) -> State:
+def _crawl_in_parallel(p: str, crawlers: list[r.Crawler], failed: str, done: str) -> State:
     branches = []
-    for table in ("silver_dailysales_item", "silver_dailysales_store", "silver_dailysales_hourly"):
-        crawler = r.CRAWLERS[table]
-        sub = f"{p}/{table.removeprefix('silver_dailysales_')}"
+    for crawler in crawlers:
+        sub = f"{p}/{crawler.table.name.rsplit('_', 1)[-1]}"
         sub_failed, sub_fail_states = _branch_failed(sub)
         sub_done, sub_done_states = _done(sub)
         branches.append(
@@ -392,7 +359,7 @@ def _crawl_silver_sales(p: str, failed: str, done: str) -> State:
         )
     return {
         "Type": "Parallel",
-        "Comment": "The three silver sales tables are crawled at the same time",
+        "Comment": "The tables of one job are crawled at the same time",
         "Branches": branches,
         "ResultPath": None,
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],
@@ -400,30 +367,102 @@ def _crawl_silver_sales(p: str, failed: str, done: str) -> State:
     }
 
 
-def definition(crawlers: bool = False) -> dict[str, Any]:
-    """The whole state machine, input `{"EXTRACT_DATE": "YYYY-MM-DD"}`.
+# Input forms, each made into a list of chunks ([first, last] pairs) that run one after another.
+WHICH_DAYS = "Which days?"
+CHUNKS = "Chunks, one after another"
+BAD_INPUT = "Bad input"
+EXPECTED_INPUT = (
+    'expected {"EXTRACT_DATE": "YYYY-MM-DD"} or {"EXTRACT_DATE_FROM": "YYYY-MM-DD", '
+    '"EXTRACT_DATE_TO": "YYYY-MM-DD"} (the trigger Lambda adds "chunks" for a long range)'
+)
 
-    By default each job publishes its own days through the catalog after its gates pass, so a
-    branch is d2s -> s2s with no crawl on the critical path. With `crawlers`, the seed's flow:
-    the jobs write in place and each table is crawled after its job.
-    """
-    flow = "d2s job -> crawl -> s2s job -> crawl(s)" if crawlers else "d2s job -> s2s job"
+
+def _plan(chunks: str) -> State:
     return {
-        "Comment": (
-            "hist-retail daily batch for one EXTRACT_DATE: the balju and the sales branch in "
-            f"parallel, each {flow}. Generated by orchestration/statemachine.py; do not edit "
-            "by hand."
-        ),
+        "Type": "Pass",
+        "Parameters": {"chunks.$": chunks},
+        "ResultPath": "$.plan",
+        "Next": CHUNKS,
+    }
+
+
+def definition(crawlers: bool = False) -> dict[str, Any]:
+    """The whole state machine. Input: `{"EXTRACT_DATE": "D"}`, or `{"EXTRACT_DATE_FROM": "A",
+    "EXTRACT_DATE_TO": "B"}` (one chunk), optionally with `"chunks": [["A", "A2"], ...]` (the
+    trigger Lambda splits a range into calendar months).
+
+    The chunks run one after another (a Map with MaxConcurrency 1), so a backfill never runs two
+    of its own job runs or crawls of the same job or crawler at once; each chunk runs both
+    branches of `retail_etl.flow.FLOW` in parallel with `--EXTRACT_DATE_FROM/TO` set to the
+    chunk. By default each job publishes its own days through the catalog after its gates pass,
+    so a branch is d2s -> s2s with no crawl on the critical path. With `crawlers`, the seed's
+    flow: the jobs write in place and each table is crawled after its job.
+    """
+    shape = "d2s job -> crawl -> s2s job -> crawl(s)" if crawlers else "d2s job -> s2s job"
+    batch = {
         "StartAt": "Daily batch",
         "States": {
             "Daily batch": {
                 "Type": "Parallel",
-                "Branches": [balju_branch(crawlers), sales_branch(crawlers)],
+                "Branches": [branch(b, crawlers) for b in flow.FLOW],
+                "ResultPath": None,
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Chunk failed"}
+                ],
+                "Next": "Chunk done",
+            },
+            "Chunk done": {"Type": "Succeed"},
+            "Chunk failed": {
+                "Type": "Fail",
+                "ErrorPath": "$.error.Error",
+                "CausePath": "$.error.Cause",
+            },
+        },
+    }
+    return {
+        "Comment": (
+            "hist-retail batch for one EXTRACT_DATE or a range of days, in chunks one after "
+            f"another; each chunk runs the balju and the sales branch in parallel, each {shape}. "
+            "Generated by orchestration/statemachine.py; do not edit by hand."
+        ),
+        "StartAt": WHICH_DAYS,
+        "States": {
+            WHICH_DAYS: {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.chunks", "IsPresent": True, "Next": "Chunks given"},
+                    {"Variable": "$.EXTRACT_DATE", "IsPresent": True, "Next": "One day"},
+                    {
+                        "And": [
+                            {"Variable": "$.EXTRACT_DATE_FROM", "IsPresent": True},
+                            {"Variable": "$.EXTRACT_DATE_TO", "IsPresent": True},
+                        ],
+                        "Next": "One range",
+                    },
+                ],
+                "Default": BAD_INPUT,
+            },
+            "Chunks given": _plan("$.chunks"),
+            "One day": _plan("States.Array(States.Array($.EXTRACT_DATE, $.EXTRACT_DATE))"),
+            "One range": _plan(
+                "States.Array(States.Array($.EXTRACT_DATE_FROM, $.EXTRACT_DATE_TO))"
+            ),
+            CHUNKS: {
+                "Type": "Map",
+                "Comment": "One chunk at a time: a backfill never contends with itself",
+                "ItemsPath": "$.plan.chunks",
+                "MaxConcurrency": 1,
+                "ItemSelector": {
+                    "first.$": "States.ArrayGetItem($$.Map.Item.Value, 0)",
+                    "last.$": "States.ArrayGetItem($$.Map.Item.Value, 1)",
+                },
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **batch},
                 "ResultPath": None,
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED}],
                 "Next": "Daily batch succeeded",
             },
             "Daily batch succeeded": {"Type": "Succeed"},
+            BAD_INPUT: {"Type": "Fail", "Error": "InvalidInput", "Cause": EXPECTED_INPUT},
             FAILED: {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
         },
     }

@@ -1,17 +1,21 @@
-"""Lambda `{prefix}-hist-retail-dailybatch`: starts the daily-batch state machine for a date.
+"""Lambda `{prefix}-hist-retail-dailybatch`: starts the batch state machine for a day or a range.
 
 Events it takes:
 - the daily EventBridge schedule (`"detail-type": "Scheduled Event"`): EXTRACT_DATE is the day
   before the event's `time`, in Asia/Seoul;
 - `{"EXTRACT_DATE": "2015-01-05"}`: that day;
-- `{"from": "2015-01-01", "to": "2015-01-31"}`: a backfill, one execution per day (inclusive);
-- any of them with `"rerun": true`: start again even if that day already has an execution.
+- `{"from": "2015-01-01", "to": "2015-12-31"}`: a backfill (inclusive, at most 366 days) as ONE
+  execution, whose input lists the range's calendar months as chunks; the state machine runs
+  them one after another, so a backfill never contends with itself;
+- any of them with `"rerun": true`: start again even if that day or range already has an
+  execution.
 
-Executions are named `hist-retail-YYYY-MM-DD`, so a second trigger for a date finds the name
-taken and starts nothing new (Step Functions keeps a name for 90 days); it reports the existing
-execution as "already running", "already succeeded", ... A rerun adds a suffix.
-Dates are validated as the jobs validate them; a bad one starts nothing.
-The state machine's ARN comes from the STATE_MACHINE_ARN environment variable.
+Executions are named `hist-retail-YYYY-MM-DD` (a day) or `hist-retail-YYYY-MM-DD-to-YYYY-MM-DD`
+(a range), so a second trigger for the same days finds the name taken and starts nothing new
+(Step Functions keeps a name for 90 days); it reports the existing execution as "already
+running", "already succeeded", ... A rerun adds a suffix. Dates are validated as the jobs
+validate them; a bad one starts nothing. The state machine's ARN comes from the
+STATE_MACHINE_ARN environment variable.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from retail_etl.errors import ArgumentError
-from retail_etl.params import parse_extract_date
+from retail_etl.params import MAX_RANGE_DAYS, DayRange, parse_extract_date
 
 SEOUL = ZoneInfo("Asia/Seoul")
-MAX_BACKFILL_DAYS = 366
+MAX_BACKFILL_DAYS = MAX_RANGE_DAYS
 EXECUTION_PREFIX = "hist-retail-"
 
 
@@ -35,14 +39,14 @@ class TriggerError(ValueError):
     """The event asks for something this trigger will not start; nothing was started."""
 
 
-def extract_dates(event: dict[str, Any]) -> list[date]:
-    """The business days an event asks for, validated, oldest first."""
+def requested_days(event: dict[str, Any]) -> DayRange:
+    """The business days an event asks for, validated."""
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         fired = datetime.fromisoformat(str(event["time"]))  # Python 3.11 reads the trailing Z
-        return [fired.astimezone(SEOUL).date() - timedelta(days=1)]
+        return DayRange.one(fired.astimezone(SEOUL).date() - timedelta(days=1))
     try:
         if "EXTRACT_DATE" in event:
-            return [parse_extract_date(str(event["EXTRACT_DATE"]))]
+            return DayRange.one(parse_extract_date(str(event["EXTRACT_DATE"])))
         if "from" in event or "to" in event:
             if not (event.get("from") and event.get("to")):
                 raise TriggerError("a backfill needs both 'from' and 'to'")
@@ -57,14 +61,40 @@ def extract_dates(event: dict[str, Any]) -> list[date]:
         raise TriggerError(str(err).replace("--EXTRACT_DATE", "date")) from None
     if last < first:
         raise TriggerError(f"backfill 'from' {first} is after 'to' {last}")
-    days = (last - first).days + 1
-    if days > MAX_BACKFILL_DAYS:
-        raise TriggerError(f"backfill of {days} days is longer than {MAX_BACKFILL_DAYS}")
-    return [first + timedelta(days=n) for n in range(days)]
+    days = DayRange(first, last)
+    if len(days) > MAX_BACKFILL_DAYS:
+        raise TriggerError(f"backfill of {len(days)} days is longer than {MAX_BACKFILL_DAYS}")
+    return days
 
 
-def execution_name(day: date, rerun: bool) -> str:
-    name = f"{EXECUTION_PREFIX}{day.isoformat()}"
+def chunks(days: DayRange) -> list[tuple[date, date]]:
+    """The range cut at calendar-month boundaries: each chunk is at most 31 days, so the Glue
+    jobs' timeout and workers are sized for a month, whatever the range."""
+    found = []
+    first = days.first
+    while first <= days.last:
+        next_month = (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+        last = min(days.last, next_month - timedelta(days=1))
+        found.append((first, last))
+        first = last + timedelta(days=1)
+    return found
+
+
+def execution_input(days: DayRange) -> dict[str, Any]:
+    """What the state machine is started with: a day, or a range and its chunks."""
+    if len(days) == 1:
+        return {"EXTRACT_DATE": days.first.isoformat()}
+    return {
+        "EXTRACT_DATE_FROM": days.first.isoformat(),
+        "EXTRACT_DATE_TO": days.last.isoformat(),
+        "chunks": [[a.isoformat(), b.isoformat()] for a, b in chunks(days)],
+    }
+
+
+def execution_name(days: DayRange, rerun: bool) -> str:
+    name = EXECUTION_PREFIX + (
+        days.first.isoformat() if len(days) == 1 else f"{days.first}-to-{days.last}"
+    )
     return f"{name}-rerun-{uuid.uuid4().hex[:8]}" if rerun else name
 
 
@@ -80,34 +110,37 @@ def execution_status(client: Any, arn: str) -> str | None:
         return None
 
 
-def start_executions(
-    client: Any, state_machine_arn: str, days: list[date], rerun: bool
-) -> list[dict[str, str]]:
-    """Start one execution per day; a day that already has its execution is reported, not rerun.
+def start_execution(
+    client: Any, state_machine_arn: str, days: DayRange, rerun: bool
+) -> dict[str, Any]:
+    """Start one execution for `days`; days that already have their execution are reported,
+    not rerun.
 
     The execution is looked up first: StartExecution with the name and input of a *running*
     execution succeeds and answers that execution, so its answer alone cannot tell "started"
     from "already running".
     """
-    started = []
-    for day in days:
-        name = execution_name(day, rerun)
-        arn = execution_arn(state_machine_arn, name)
-        status = None if rerun else execution_status(client, arn)
-        if status is None:
-            try:
-                arn = client.start_execution(
-                    stateMachineArn=state_machine_arn,
-                    name=name,
-                    input=json.dumps({"EXTRACT_DATE": day.isoformat()}),
-                )["executionArn"]
-                outcome = "started"
-            except client.exceptions.ExecutionAlreadyExists:  # started since we looked
-                outcome = "already started"
-        else:
-            outcome = f"already {status.lower().replace('_', ' ')}"
-        started.append({"EXTRACT_DATE": day.isoformat(), "executionArn": arn, "status": outcome})
-    return started
+    name = execution_name(days, rerun)
+    arn = execution_arn(state_machine_arn, name)
+    status = None if rerun else execution_status(client, arn)
+    if status is None:
+        try:
+            arn = client.start_execution(
+                stateMachineArn=state_machine_arn,
+                name=name,
+                input=json.dumps(execution_input(days)),
+            )["executionArn"]
+            outcome = "started"
+        except client.exceptions.ExecutionAlreadyExists:  # started since we looked
+            outcome = "already started"
+    else:
+        outcome = f"already {status.lower().replace('_', ' ')}"
+    return {
+        "days": str(days),
+        "chunks": len(chunks(days)),
+        "executionArn": arn,
+        "status": outcome,
+    }
 
 
 def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> dict[str, Any]:
@@ -115,10 +148,9 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
     state_machine_arn = os.environ.get("STATE_MACHINE_ARN")
     if not state_machine_arn:
         raise TriggerError("STATE_MACHINE_ARN is not set")
-    days = extract_dates(event)  # validated before any call to AWS
+    days = requested_days(event)  # validated before any call to AWS
     if client is None:
         import boto3
 
         client = boto3.client("stepfunctions")
-    executions = start_executions(client, state_machine_arn, days, rerun=bool(event.get("rerun")))
-    return {"executions": executions}
+    return start_execution(client, state_machine_arn, days, rerun=bool(event.get("rerun")))

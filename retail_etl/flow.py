@@ -17,8 +17,9 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from retail_etl import steps
+from retail_etl import lake, steps
 from retail_etl.audit import Run
+from retail_etl.lake import LakeTable
 from retail_etl.params import D2sParams, JobParams, S2sParams
 from retail_etl.settings import SourceDb, source_from_secrets_manager
 from retail_etl.steps import StepResult
@@ -74,6 +75,7 @@ class Step:
     name: str
     job: Job
     fixed: tuple[tuple[str, str], ...] = ()
+    publishes: tuple[LakeTable, ...] = ()  # what the crawler option crawls after the step
 
     @property
     def key(self) -> str:
@@ -100,15 +102,24 @@ FLOW = (
     Branch(
         "balju",
         (
-            Step("extract (d2s)", D2S, (("--TARGET_DATA", "balju"),)),
-            Step("build silver (s2s)", BALJU_S2S),
+            Step("extract (d2s)", D2S, (("--TARGET_DATA", "balju"),), (lake.FACTDATA["balju"],)),
+            Step("build silver (s2s)", BALJU_S2S, (), (lake.SILVER_DAILYBALJU,)),
         ),
     ),
     Branch(
         "sales",
         (
-            Step("extract (d2s)", D2S, (("--TARGET_DATA", "sales"),)),
-            Step("build silver (s2s)", SALES_S2S),
+            Step("extract (d2s)", D2S, (("--TARGET_DATA", "sales"),), (lake.FACTDATA["sales"],)),
+            Step(
+                "build silver (s2s)",
+                SALES_S2S,
+                (),
+                (
+                    lake.SILVER_DAILYSALES_ITEM,
+                    lake.SILVER_DAILYSALES_STORE,
+                    lake.SILVER_DAILYSALES_HOURLY,
+                ),
+            ),
         ),
     ),
 )

@@ -97,6 +97,9 @@ def test_a_failing_step_is_named(spark, stack, lake) -> None:  # type: ignore[no
     closed = SourceDb("127.0.0.1", free_port(), "retail", "retail")
     with pytest.raises(
         StepFailedError,
-        match=r"^step balju: extract \(d2s\) failed: cannot read from PostgreSQL at 127\.0\.0\.1:\d+ .*refused",
+        match=(
+            r"^step balju: extract \(d2s\) failed: cannot read from PostgreSQL at "
+            r"127\.0\.0\.1:\d+ .*refused"
+        ),
     ):
         DailyBatch(spark, closed, lake, DATABASE).run(DAY)

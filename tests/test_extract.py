@@ -175,8 +175,7 @@ def test_a_source_failing_mid_read_is_said_in_its_words_and_publishes_nothing(  
     def failing_read(spark, snapshot, fact, first, last, extent, cap):  # type: ignore[no-untyped-def]
         read_range(spark, snapshot, fact, first, last, extent, cap)
         failing = (
-            "(SELECT *, 'x' AS extract_date FROM retail.sales "
-            "WHERE 1 / (sale_id - sale_id) = 1) q"
+            "(SELECT *, 'x' AS extract_date FROM retail.sales WHERE 1 / (sale_id - sale_id) = 1) q"
         )
         options = source.jdbc_options(snapshot.source)
         return spark.read.format("jdbc").options(**options, dbtable=failing).load()

@@ -23,7 +23,15 @@ from conftest import REPO, sql_one
 
 from retail_etl import lake as tables
 from retail_etl.lake import Lake
-from retail_etl.publish import HiveCatalog, Output, clean_up, publish, roll_forward, run_of
+from retail_etl.publish import (
+    HiveCatalog,
+    Output,
+    clean_up,
+    day_location,
+    publish,
+    roll_forward,
+    run_of,
+)
 
 DAY = "2015-01-05"
 DAY_SALES_SQL = "SELECT count(*) FROM retail.sales WHERE sold_at::date = DATE '2015-01-05'"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import pytest
 from moto import mock_aws
 
 from orchestration import resources as r
-from orchestration import statemachine
+from orchestration import statemachine, trigger
+from retail_etl.params import DayRange
 
 ACCOUNT_ROLE = "arn:aws:iam::123456789012:role/test"
 DAY = "2015-01-05"
@@ -42,11 +44,16 @@ def deployed_definition(crawlers: bool) -> str:
     return text
 
 
+def span(first: str, last: str | None = None) -> dict[str, str]:
+    """The job arguments of a chunk: its first and last day."""
+    return {"--EXTRACT_DATE_FROM": first, "--EXTRACT_DATE_TO": last or first}
+
+
 def all_states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for name, state in machine["States"].items():
         found[name] = state
-        for branch in state.get("Branches", []):
+        for branch in [*state.get("Branches", []), *filter(None, [state.get("ItemProcessor")])]:
             found.update(all_states(branch))
     return found
 
@@ -66,7 +73,7 @@ def test_definition_passes_statelint(path: Path) -> None:
 
 def test_statelint_catches_a_broken_definition(tmp_path: Path) -> None:
     broken = statemachine.definition()
-    broken["States"]["Daily batch"]["Next"] = "nowhere"
+    broken["States"][statemachine.CHUNKS]["Next"] = "nowhere"
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(broken))
     statelint = Path(sys.executable).with_name("statelint")
@@ -103,9 +110,11 @@ class Flow:
     script: moto_shims.CrawlScript
     clock: moto_shims.Clock
 
-    def run(self, day: str = DAY, timeout: float = 120) -> dict[str, Any]:
+    def run(
+        self, day: str = DAY, timeout: float = 120, given: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         execution = self.sfn.start_execution(
-            stateMachineArn=self.arn, input=json.dumps({"EXTRACT_DATE": day})
+            stateMachineArn=self.arn, input=json.dumps(given or {"EXTRACT_DATE": day})
         )["executionArn"]
         deadline = time.monotonic() + timeout
         while True:
@@ -117,6 +126,11 @@ class Flow:
         events = self.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
         described["entered"] = [
             e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+        ]
+        described["scheduled"] = [
+            json.loads(e["taskScheduledEventDetails"]["parameters"])
+            for e in events
+            if "taskScheduledEventDetails" in e
         ]
         return described
 
@@ -194,11 +208,11 @@ def test_happy_path_runs_every_job_with_its_arguments_and_every_crawl(flow: Flow
     assert result["status"] == "SUCCEEDED", result
     crawlers = {"--CATALOG": "crawlers"}  # the jobs write in place for the crawlers
     assert sorted(flow.job_runs(r.D2S_JOB), key=str) == [
-        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "balju", **crawlers},
-        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "sales", **crawlers},
+        {**span(DAY), "--TARGET_DATA": "balju", **crawlers},
+        {**span(DAY), "--TARGET_DATA": "sales", **crawlers},
     ]
-    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY, **crawlers}]
-    assert flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY, **crawlers}]
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [{**span(DAY), **crawlers}]
+    assert flow.job_runs(r.SALES_S2S_JOB) == [{**span(DAY), **crawlers}]
     for crawler in r.CRAWLERS.values():
         assert flow.crawls(crawler.name) == 1, crawler.name
     for silver in ("item", "store", "hourly"):
@@ -240,7 +254,7 @@ def test_a_crawler_in_stopping_is_waited_for_until_ready(flow: Flow) -> None:
 
     assert result["status"] == "SUCCEEDED", result
     assert flow.script.polls[crawler] == 5  # four polls until READY, then the LastCrawl read
-    assert flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY, "--CATALOG": "crawlers"}]
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [{**span(DAY), "--CATALOG": "crawlers"}]
 
 
 def test_a_failed_job_run_fails_the_run_with_its_error(flow: Flow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -250,7 +264,7 @@ def test_a_failed_job_run_fails_the_run_with_its_error(flow: Flow, monkeypatch) 
 
     assert result["status"] == "FAILED"
     assert result["error"] == "GlueJobFailed", result.get("cause")
-    step = f"balju: build silver (s2s) [{r.BALJU_S2S_JOB}]: "
+    step = f"balju: build silver (s2s) [{r.BALJU_S2S_JOB}] for {DAY}..{DAY}: "
     assert result["cause"].startswith(step)
     caught = json.loads(result["cause"].removeprefix(step))
     assert caught["Error"] == "States.TaskFailed"
@@ -295,9 +309,7 @@ def test_a_table_whose_day_has_no_files_is_not_crawled(flow: Flow) -> None:
     assert flow.crawls(r.CRAWLERS["factdata_balju"].name) == 0
     assert flow.crawls(r.CRAWLERS["silver_dailybalju"].name) == 0
     assert flow.crawls(r.CRAWLERS["factdata_sales"].name) == 1
-    assert flow.job_runs(r.BALJU_S2S_JOB) == [
-        {"--EXTRACT_DATE": other_day, "--CATALOG": "crawlers"}
-    ]
+    assert flow.job_runs(r.BALJU_S2S_JOB) == [{**span(other_day), "--CATALOG": "crawlers"}]
 
 
 def test_a_throttled_job_start_is_retried(flow: Flow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -306,7 +318,7 @@ def test_a_throttled_job_start_is_retried(flow: Flow, monkeypatch) -> None:  # t
     result = flow.run()
 
     assert result["status"] == "SUCCEEDED", result
-    assert flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY, "--CATALOG": "crawlers"}]
+    assert flow.job_runs(r.SALES_S2S_JOB) == [{**span(DAY), "--CATALOG": "crawlers"}]
     assert len(flow.clock.retry_sleeps) == 2
 
 
@@ -333,7 +345,10 @@ def test_a_named_failure_keeps_the_step_and_error_with_or_without_a_cause(  # ty
         arn = sfn.create_state_machine(
             name="naming", definition=json.dumps(definition), roleArn=ACCOUNT_ROLE
         )["stateMachineArn"]
-        execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"error": error}))
+        execution = sfn.start_execution(
+            stateMachineArn=arn,
+            input=json.dumps({"error": error, "first": DAY, "last": "2015-01-31"}),
+        )
         deadline = time.monotonic() + 30
         while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
             "status"
@@ -342,8 +357,9 @@ def test_a_named_failure_keeps_the_step_and_error_with_or_without_a_cause(  # ty
             time.sleep(0.05)
 
     assert (described["status"], described["error"]) == ("FAILED", "GlueJobFailed")
-    assert described["cause"].startswith(f"{step}: ")
-    assert json.loads(described["cause"].removeprefix(f"{step}: ")) == error
+    said = f"{step} for {DAY}..2015-01-31: "
+    assert described["cause"].startswith(said)
+    assert json.loads(described["cause"].removeprefix(said)) == error
 
 
 def test_the_default_flow_runs_each_branchs_jobs_in_order_and_no_crawl(default_flow: Flow) -> None:
@@ -351,11 +367,11 @@ def test_the_default_flow_runs_each_branchs_jobs_in_order_and_no_crawl(default_f
 
     assert result["status"] == "SUCCEEDED", result
     assert sorted(default_flow.job_runs(r.D2S_JOB), key=str) == [
-        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "balju"},
-        {"--EXTRACT_DATE": DAY, "--TARGET_DATA": "sales"},
+        {**span(DAY), "--TARGET_DATA": "balju"},
+        {**span(DAY), "--TARGET_DATA": "sales"},
     ]
-    assert default_flow.job_runs(r.BALJU_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
-    assert default_flow.job_runs(r.SALES_S2S_JOB) == [{"--EXTRACT_DATE": DAY}]
+    assert default_flow.job_runs(r.BALJU_S2S_JOB) == [{**span(DAY)}]
+    assert default_flow.job_runs(r.SALES_S2S_JOB) == [{**span(DAY)}]
     for crawler in r.CRAWLERS.values():
         assert default_flow.crawls(crawler.name) == 0
     entered = result["entered"]
@@ -377,3 +393,127 @@ def test_a_failed_gate_fails_the_default_flow_with_the_jobs_line(  # type: ignor
     assert (result["status"], result["error"]) == ("FAILED", "GlueJobFailed")
     assert "RowCountMatch rows: expected 802, found 801" in result["cause"]
     assert default_flow.job_runs(r.SALES_S2S_JOB) == []
+
+
+def test_a_range_runs_as_one_chunk_with_the_range_passed_to_both_jobs(default_flow: Flow) -> None:
+    result = default_flow.run(
+        given={"EXTRACT_DATE_FROM": "2015-01-01", "EXTRACT_DATE_TO": "2015-01-31"}
+    )
+
+    assert result["status"] == "SUCCEEDED", result
+    month = span("2015-01-01", "2015-01-31")
+    assert sorted(default_flow.job_runs(r.D2S_JOB), key=str) == [
+        {**month, "--TARGET_DATA": "balju"},
+        {**month, "--TARGET_DATA": "sales"},
+    ]
+    assert default_flow.job_runs(r.BALJU_S2S_JOB) == [month]
+    assert default_flow.job_runs(r.SALES_S2S_JOB) == [month]
+
+
+def test_chunks_run_one_after_another(default_flow: Flow) -> None:
+    given = trigger.execution_input(DayRange(date(2015, 1, 30), date(2015, 3, 2)))
+
+    result = default_flow.run(given=given)
+
+    assert result["status"] == "SUCCEEDED", result
+    started = [
+        (p["JobName"], p["Arguments"]["--EXTRACT_DATE_FROM"], p["Arguments"]["--EXTRACT_DATE_TO"])
+        for p in result["scheduled"]
+    ]
+    assert len(started) == 3 * 4  # three chunks of four job runs
+    firsts = [first for _, first, _ in started]
+    assert firsts == sorted(firsts)  # every run of a chunk before any of the next
+    chunks = [
+        ("2015-01-30", "2015-01-31"),
+        ("2015-02-01", "2015-02-28"),
+        ("2015-03-01", "2015-03-02"),
+    ]
+    for first, last in chunks:  # each chunk ran every job once
+        assert sorted(job for job, *days in started if days == [first, last]) == sorted(
+            [r.D2S_JOB, r.D2S_JOB, r.BALJU_S2S_JOB, r.SALES_S2S_JOB]
+        )
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{}, {"EXTRACT_DATE_FROM": "2015-01-01"}, {"date": "2015-01-05"}],
+    ids=["empty", "no-end", "other-name"],
+)
+def test_input_without_days_fails_naming_the_forms_and_runs_nothing(  # type: ignore[no-untyped-def]
+    default_flow: Flow, given
+) -> None:
+    result = default_flow.run(given=given or {"nothing": True})
+
+    assert (result["status"], result["error"]) == ("FAILED", "InvalidInput")
+    assert result["cause"].startswith('expected {"EXTRACT_DATE": "YYYY-MM-DD"}')
+    assert default_flow.job_runs(r.D2S_JOB) == []
+
+
+def peak_runs(states: dict[str, Any]) -> dict[str, float]:
+    """The most runs of each Glue job and crawler that one execution of `states` can have at
+    once: a state's runs follow each other; a Parallel's branches add up; a Map multiplies by
+    its MaxConcurrency (0: no limit)."""
+    peak: dict[str, float] = {}
+
+    def at_most(found: dict[str, float]) -> None:
+        for name, n in found.items():
+            peak[name] = max(peak.get(name, 0), n)
+
+    for state in states.values():
+        if state["Type"] == "Task" and state["Resource"] in (
+            statemachine.GLUE_START_JOB_RUN_SYNC, statemachine.GLUE_START_CRAWLER,
+        ):  # fmt: skip
+            parameters = state["Parameters"]
+            at_most({parameters.get("JobName") or parameters["Name"]: 1})
+        elif state["Type"] == "Parallel":
+            summed: dict[str, float] = {}
+            for branch in state["Branches"]:
+                for name, n in peak_runs(branch["States"]).items():
+                    summed[name] = summed.get(name, 0) + n
+            at_most(summed)
+        elif state["Type"] == "Map":
+            times = state.get("MaxConcurrency", 0) or float("inf")
+            inner = peak_runs(state["ItemProcessor"]["States"])
+            at_most({name: n * times for name, n in inner.items()})
+    return peak
+
+
+@pytest.mark.parametrize("crawlers", [False, True], ids=["tables", "crawlers"])
+def test_a_366_day_backfill_never_contends_with_itself(aws_env, crawlers: bool) -> None:  # type: ignore[no-untyped-def]
+    # Through the Lambda, a leap year is one execution (test_trigger: one start, named after
+    # the range, refused a second time) of twelve chunks. Within it, by the definition itself:
+    class Recorder:
+        class exceptions:
+            class ExecutionDoesNotExist(Exception):
+                pass
+
+            ExecutionAlreadyExists = ExecutionDoesNotExist
+
+        def __init__(self) -> None:
+            self.started: list[dict[str, Any]] = []
+
+        def describe_execution(self, executionArn: str) -> dict[str, str]:
+            raise self.exceptions.ExecutionDoesNotExist(executionArn)
+
+        def start_execution(self, **kwargs: str) -> dict[str, str]:
+            self.started.append(kwargs)
+            return {"executionArn": kwargs["name"]}
+
+    client = Recorder()
+    trigger.start_execution(
+        client, "arn:aws:states:r:1:stateMachine:m", DayRange(date(2016, 1, 1), date(2016, 12, 31)),
+        rerun=False,
+    )  # fmt: skip
+    (started,) = client.started
+    assert len(json.loads(started["input"])["chunks"]) == 12
+
+    machine = statemachine.definition(crawlers)
+    (chunks,) = [s for s in machine["States"].values() if s["Type"] == "Map"]
+    assert chunks["MaxConcurrency"] == 1
+    peak = peak_runs(machine["States"])
+    allowed = {job.name: job.max_concurrent_runs for job in r.JOBS}
+    for job, runs in allowed.items():
+        assert peak[job] <= runs, job
+    assert peak[r.D2S_JOB] == 2  # the two branches' extractions, one chunk at a time
+    for crawler in r.CRAWLERS.values():
+        assert peak.get(crawler.name, 0) == (1 if crawlers else 0), crawler.name

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from orchestration import resources as r
 from orchestration import statemachine, trigger
+from retail_etl.params import DayRange
 
 
 @pytest.fixture
@@ -27,15 +28,18 @@ def sfn(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-de
         yield client
 
 
-def executions(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def inputs(client) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
     arn = trigger.os.environ["STATE_MACHINE_ARN"]
     found = client.list_executions(stateMachineArn=arn)["executions"]
     return {
-        e["name"]: json.loads(client.describe_execution(executionArn=e["executionArn"])["input"])[
-            "EXTRACT_DATE"
-        ]
+        e["name"]: json.loads(client.describe_execution(executionArn=e["executionArn"])["input"])
         for e in found
     }
+
+
+def executions(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Execution name -> the day it was started for (one-day executions)."""
+    return {name: str(given["EXTRACT_DATE"]) for name, given in inputs(client).items()}
 
 
 def scheduled(time: str) -> dict[str, object]:
@@ -56,46 +60,72 @@ def scheduled(time: str) -> dict[str, object]:
 )
 def test_scheduled_run_takes_the_day_before_in_seoul(sfn, fired_utc: str, expected: str) -> None:  # type: ignore[no-untyped-def]
     result = trigger.handler(scheduled(fired_utc))
-    assert [e["EXTRACT_DATE"] for e in result["executions"]] == [expected]
+    assert (result["days"], result["chunks"]) == (expected, 1)
     assert executions(sfn) == {f"hist-retail-{expected}": expected}
 
 
 def test_manual_run_for_a_date(sfn) -> None:  # type: ignore[no-untyped-def]
-    result = trigger.handler({"EXTRACT_DATE": "2015-01-05"})
-    (started,) = result["executions"]
+    started = trigger.handler({"EXTRACT_DATE": "2015-01-05"})
     assert started["status"] == "started"
     assert started["executionArn"].endswith(":hist-retail-2015-01-05")
     assert executions(sfn) == {"hist-retail-2015-01-05": "2015-01-05"}
 
 
-def test_backfill_starts_one_execution_per_day(sfn) -> None:  # type: ignore[no-untyped-def]
-    result = trigger.handler({"from": "2015-01-30", "to": "2015-02-02"})
-    days = ["2015-01-30", "2015-01-31", "2015-02-01", "2015-02-02"]
-    assert [e["EXTRACT_DATE"] for e in result["executions"]] == days
-    assert executions(sfn) == {f"hist-retail-{d}": d for d in days}
+def test_a_backfill_is_one_execution_with_its_calendar_months_as_chunks(sfn) -> None:  # type: ignore[no-untyped-def]
+    started = trigger.handler({"from": "2015-01-30", "to": "2015-03-02"})
+
+    assert (started["status"], started["days"], started["chunks"]) == (
+        "started", "2015-01-30..2015-03-02", 3,
+    )  # fmt: skip
+    assert inputs(sfn) == {
+        "hist-retail-2015-01-30-to-2015-03-02": {
+            "EXTRACT_DATE_FROM": "2015-01-30",
+            "EXTRACT_DATE_TO": "2015-03-02",
+            "chunks": [
+                ["2015-01-30", "2015-01-31"],
+                ["2015-02-01", "2015-02-28"],
+                ["2015-03-01", "2015-03-02"],
+            ],
+        }
+    }
+    again = trigger.handler({"from": "2015-01-30", "to": "2015-03-02"})
+    assert again["status"] == "already running" and len(inputs(sfn)) == 1
+    # a backfill of one day is that day's execution
+    assert trigger.handler({"from": "2015-01-05", "to": "2015-01-05"})["executionArn"].endswith(
+        ":hist-retail-2015-01-05"
+    )
+
+
+def test_a_leap_year_is_twelve_chunks_that_cover_it_exactly() -> None:
+    days = trigger.requested_days({"from": "2016-01-01", "to": "2016-12-31"})
+    found = trigger.chunks(days)
+    assert len(found) == 12
+    assert found[1] == (date(2016, 2, 1), date(2016, 2, 29))
+    covered = [d for first, last in found for d in DayRange(first, last).days]
+    assert covered == days.days and len(covered) == 366
 
 
 def test_a_second_trigger_during_the_run_says_already_running(sfn) -> None:  # type: ignore[no-untyped-def]
     # StartExecution with the name and input of a running execution succeeds and answers that
     # execution (moto does as AWS here): the answer alone would read as "started".
-    first = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]
-    again = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]
+    first = trigger.handler({"EXTRACT_DATE": "2015-01-05"})
+    again = trigger.handler({"EXTRACT_DATE": "2015-01-05"})
     assert first["status"] == "started"
     assert (again["status"], again["executionArn"]) == ("already running", first["executionArn"])
     assert len(executions(sfn)) == 1
 
 
 def test_a_trigger_after_the_run_ended_reports_how_it_ended(sfn) -> None:  # type: ignore[no-untyped-def]
-    first = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]
+    first = trigger.handler({"EXTRACT_DATE": "2015-01-05"})
     sfn.stop_execution(executionArn=first["executionArn"])
-    again = trigger.handler({"EXTRACT_DATE": "2015-01-05"})["executions"][0]
+    again = trigger.handler({"EXTRACT_DATE": "2015-01-05"})
     assert again["status"] == "already aborted"
     assert len(executions(sfn)) == 1
 
 
 def test_rerun_flag_starts_a_new_execution(sfn) -> None:  # type: ignore[no-untyped-def]
     trigger.handler({"EXTRACT_DATE": "2015-01-05"})
-    rerun = trigger.handler({"EXTRACT_DATE": "2015-01-05", "rerun": True})["executions"][0]
+    rerun = trigger.handler({"EXTRACT_DATE": "2015-01-05", "rerun": True})
     assert re.fullmatch(
         r"hist-retail-2015-01-05-rerun-[0-9a-f]{8}", rerun["executionArn"].split(":")[-1]
     )
@@ -143,13 +173,14 @@ def test_state_machine_arn_comes_from_the_environment(sfn, monkeypatch) -> None:
 
 
 def test_a_backfill_of_one_day_and_of_exactly_366_days_is_accepted() -> None:
-    assert trigger.extract_dates({"from": "2015-01-05", "to": "2015-01-05"}) == [date(2015, 1, 5)]
-    leap_year = trigger.extract_dates({"from": "2016-01-01", "to": "2016-12-31"})
+    one = trigger.requested_days({"from": "2015-01-05", "to": "2015-01-05"})
+    assert one.days == [date(2015, 1, 5)]
+    leap_year = trigger.requested_days({"from": "2016-01-01", "to": "2016-12-31"}).days
     assert (len(leap_year), leap_year[0], leap_year[-1]) == (
         366, date(2016, 1, 1), date(2016, 12, 31),
     )  # fmt: skip
     with pytest.raises(trigger.TriggerError, match=r"^backfill of 367 days is longer than 366$"):
-        trigger.extract_dates({"from": "2016-01-01", "to": "2017-01-01"})
+        trigger.requested_days({"from": "2016-01-01", "to": "2017-01-01"})
 
 
 class ClosedExecutions:
@@ -176,6 +207,7 @@ class ClosedExecutions:
         return {"executionArn": "arn:aws:states:r:1:execution:m:" + kwargs["name"]}
 
 
+DAY_5 = DayRange.one(date(2015, 1, 5))
 ARN = "arn:aws:states:ap-northeast-2:123456789012:stateMachine:test_hist_retail_dailybatch"
 
 
@@ -184,15 +216,16 @@ ARN = "arn:aws:states:ap-northeast-2:123456789012:stateMachine:test_hist_retail_
     [("TIMED_OUT", "already timed out"), ("SUCCEEDED", "already succeeded")],
 )
 def test_an_ended_execution_is_reported_in_words(status: str, said: str) -> None:
-    (started,) = trigger.start_executions(ClosedExecutions(status), ARN, [date(2015, 1, 5)], False)
+    started = trigger.start_execution(ClosedExecutions(status), ARN, DAY_5, False)
     assert started["status"] == said
 
 
 def test_an_execution_started_between_the_look_and_the_start_is_already_started() -> None:
     client = ClosedExecutions(None, already_exists=True)
-    (started,) = trigger.start_executions(client, ARN, [date(2015, 1, 5)], False)
+    started = trigger.start_execution(client, ARN, DAY_5, False)
     assert started == {
-        "EXTRACT_DATE": "2015-01-05",
+        "days": "2015-01-05",
+        "chunks": 1,
         "executionArn": ARN.replace(":stateMachine:", ":execution:") + ":hist-retail-2015-01-05",
         "status": "already started",
     }
