@@ -24,7 +24,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(filter-out undefined,$(origin KMS_KEY_ARN)),--kms-key-arn '$(KMS_KEY_ARN)') \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
-.PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench docker-test \
+.PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench bench-backfill docker-test \
 	statemachine deploy deploy-plan destroy
 
 help: ## list the targets
@@ -85,6 +85,9 @@ mutate: setup ## mutation testing of the pure modules (mutmut; see README), a fe
 
 bench: seed ## d2s rows/s: parallel JDBC read vs a single connection, side by side
 	@$(PY) benchmarks/bench_d2s.py --date $(DATE)
+
+bench-backfill: seed ## a 31-day range in one run vs 31 one-day runs, whole processes, side by side
+	@$(PY) benchmarks/bench_backfill.py --from $(or $(FROM),2015-01-01) --to $(or $(TO),2015-01-31)
 
 statemachine: setup ## regenerate the checked-in ASL, its Mermaid diagram and the CloudFormation template
 	@$(PY) -m orchestration.statemachine

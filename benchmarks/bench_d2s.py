@@ -16,24 +16,26 @@ import statistics
 import tempfile
 import time
 
-from retail_etl import source
+from retail_etl.audit import Run
 from retail_etl.lake import Lake
-from retail_etl.params import parse_extract_date
+from retail_etl.params import DayRange, parse_extract_date
+from retail_etl.publish import HiveCatalog
 from retail_etl.runtime import local_spark
 from retail_etl.settings import LocalStack
-from retail_etl.steps import extract_day
+from retail_etl.steps import extract_days
+
+MAX_CONNECTIONS = 8
 
 
-def timed_extract(spark, stack, target, day, max_partitions: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+def timed_extract(spark, stack, target, day, max_connections: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]
     scratch = tempfile.mkdtemp(prefix="bench-lake-")
-    saved = source.MAX_READ_PARTITIONS
-    source.MAX_READ_PARTITIONS = max_partitions
+    run = Run("bench_d2s", Lake(spark, scratch), HiveCatalog(spark, "bench_d2s"))
     try:
         started = time.perf_counter()
-        result = extract_day(spark, stack.source, Lake(spark, scratch), target, day)
+        result = extract_days(spark, stack.source, run, target, DayRange.one(day), max_connections)
         return result.rows_out, time.perf_counter() - started
     finally:
-        source.MAX_READ_PARTITIONS = saved
+        spark.sql("DROP DATABASE IF EXISTS bench_d2s CASCADE")
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -52,7 +54,7 @@ def main() -> None:
     print(f"{'round':>5} {'rows':>10} {'single rows/s':>14} {'parallel rows/s':>16} {'ratio':>6}")
     for number in range(1, args.rounds + 1):
         rows, single = timed_extract(spark, stack, args.target, day, 1)
-        _, parallel = timed_extract(spark, stack, args.target, day, source.MAX_READ_PARTITIONS)
+        _, parallel = timed_extract(spark, stack, args.target, day, MAX_CONNECTIONS)
         ratios.append(single / parallel)
         print(
             f"{number:>5} {rows:>10,} {rows / single:>14,.0f} {rows / parallel:>16,.0f} "

@@ -93,7 +93,8 @@ class LocalStack:
             password=environ.get("RETAIL_PG_PASSWORD") or None,
         )
         lake_root = environ.get("RETAIL_LAKE_ROOT") or str(home / "lake")
-        return cls(home=home, source=source, lake_root=lake_root)
+        database = environ.get("RETAIL_CATALOG_DATABASE") or CATALOG_DATABASE_LOCAL
+        return cls(home=home, source=source, lake_root=lake_root, catalog_database=database)
 
     def facts(self) -> dict[str, Any]:
         """What `retail-etl info` prints."""

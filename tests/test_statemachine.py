@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -114,7 +115,9 @@ class Flow:
         self, day: str = DAY, timeout: float = 120, given: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         execution = self.sfn.start_execution(
-            stateMachineArn=self.arn, input=json.dumps(given or {"EXTRACT_DATE": day})
+            stateMachineArn=self.arn,
+            name=f"run-{uuid.uuid4().hex[:8]}",  # moto names every unnamed execution "None"
+            input=json.dumps(given or {"EXTRACT_DATE": day}),
         )["executionArn"]
         deadline = time.monotonic() + timeout
         while True:
@@ -517,3 +520,14 @@ def test_a_366_day_backfill_never_contends_with_itself(aws_env, crawlers: bool) 
     assert peak[r.D2S_JOB] == 2  # the two branches' extractions, one chunk at a time
     for crawler in r.CRAWLERS.values():
         assert peak.get(crawler.name, 0) == (1 if crawlers else 0), crawler.name
+
+
+def test_the_cost_model_counts_the_states_an_execution_enters(default_flow: Flow) -> None:
+    from orchestration import costs
+
+    given = trigger.execution_input(DayRange(date(2015, 1, 30), date(2015, 3, 2)))
+    for started_with, chunks in (({"EXTRACT_DATE": DAY}, 1), (given, 3)):
+        result = default_flow.run(given=started_with)
+        assert result["status"] == "SUCCEEDED", result
+        definition = statemachine.definition()
+        assert costs.transitions(definition, started_with, chunks) == len(result["entered"])
