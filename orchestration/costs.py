@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -263,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="a list of scenarios, as JSON")
     args = parser.parse_args(argv)
+    if argv is None:  # as a command: `... | head` ends quietly when head does
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     found = scenarios()
     if args.json:
         print(json.dumps([asdict(s) for s in found], indent=2))

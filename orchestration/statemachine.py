@@ -477,7 +477,8 @@ def render_mermaid() -> str:
     crawl = {table: f"crawl {c.name}" for table, c in r.CRAWLERS.items()}
     lines = [
         "flowchart LR",
-        '  start(["{EXTRACT_DATE}"]) --> b_d2s & s_d2s',
+        '  start(["{EXTRACT_DATE}, or a range and its chunks"]) --> chunks',
+        '  chunks[["each chunk in turn<br/>(Map, MaxConcurrency 1)"]] --> b_d2s & s_d2s',
         f'  b_d2s["{r.D2S_JOB}<br/>TARGET_DATA=balju<br/>write, gates, publish"] --> b_s2s',
         f'  b_s2s["{r.BALJU_S2S_JOB}<br/>write, gates, publish"] --> ok([succeeded])',
         f'  s_d2s["{r.D2S_JOB}<br/>TARGET_DATA=sales<br/>write, gates, publish"] --> s_s2s',

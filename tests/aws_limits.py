@@ -37,9 +37,12 @@ TEMPLATE_URL_MAX = 1_024
 DEFINITION_MAX = 1_048_576
 STATE_NAME_MAX = 80
 EXECUTION_INPUT_MAX = 262_144
-# Glue: BatchDeletePartition takes at most 25 partitions, BatchCreatePartition 100.
+# Glue: BatchDeletePartition takes at most 25 partitions, BatchCreatePartition and
+# BatchUpdatePartition 100, BatchGetPartition 1,000.
 GLUE_BATCH_DELETE_MAX = 25
 GLUE_BATCH_CREATE_MAX = 100
+GLUE_BATCH_UPDATE_MAX = 100
+GLUE_BATCH_GET_MAX = 1000
 # IAM: a role name is 1-64 characters of [\w+=,.@-] (CreateRole).
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 # Lambda: a function name is 1-64 characters of [a-zA-Z0-9-_] (CreateFunction).
@@ -83,6 +86,8 @@ def install(monkeypatch: pytest.MonkeyPatch) -> None:
     _guard(monkeypatch, LambdaBackend, "create_function", _check_function)
     _guard(monkeypatch, GlueBackend, "batch_delete_partition", _check_partitions_to_delete)
     _guard(monkeypatch, GlueBackend, "batch_create_partition", _check_partitions_to_create)
+    _guard(monkeypatch, GlueBackend, "batch_update_partition", _check_partitions_to_update)
+    _guard(monkeypatch, GlueBackend, "batch_get_partition", _check_partitions_to_get)
     for backend in (StepFunctionBackend, StepFunctionsParserBackend):  # the second executes
         _guard(monkeypatch, backend, "create_state_machine", _check_state_machine)
         _guard(monkeypatch, backend, "start_execution", _check_execution)
@@ -113,6 +118,16 @@ def _check_partitions_to_create(
 ) -> None:
     if len(partition_input) > GLUE_BATCH_CREATE_MAX:
         raise InvalidInputException("BatchCreatePartition", "over 100 partitions to create")
+
+
+def _check_partitions_to_update(database_name: str, table_name: str, entries: list[Any]) -> None:
+    if len(entries) > GLUE_BATCH_UPDATE_MAX:
+        raise InvalidInputException("BatchUpdatePartition", "over 100 partitions to update")
+
+
+def _check_partitions_to_get(database_name: str, table_name: str, keys: list[Any]) -> None:
+    if len(keys) > GLUE_BATCH_GET_MAX:
+        raise InvalidInputException("BatchGetPartition", "over 1000 partitions to get")
 
 
 def _check_role(role_name: str, *args: Any, **kwargs: Any) -> None:

@@ -59,3 +59,8 @@ def test_retry_budgets_are_read_from_the_definition() -> None:
     # CrawlerRunning: 8 attempts from 60 s, x1.5, at most 600 s each
     expected = sum(min(600, 60 * 1.5**k) for k in range(8))
     assert costs.retry_budget_seconds("Glue.CrawlerRunningException") == expected
+
+
+def test_the_readme_shows_the_table_the_module_computes() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert costs.markdown(costs.scenarios()) in readme

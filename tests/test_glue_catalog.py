@@ -94,3 +94,31 @@ def test_many_days_go_25_to_a_call(glue) -> None:  # type: ignore[no-untyped-def
 
     assert calls == 3  # BatchDeletePartition takes at most 25 partitions
     assert catalogued(glue, "factdata_balju") == []
+
+
+def test_a_range_is_published_in_batches_the_api_accepts(glue, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # aws_limits holds moto to AWS's batch sizes: 100 to create or update, 1,000 to get.
+    catalog = GlueCatalog(glue, DATABASE)
+    table = LakeTable("factdata_balju", "factdata/balju")
+    days = [DAY + timedelta(days=n) for n in range(366)]
+    run = "s3://lake/factdata/balju/_runs/{}/extract_date={}"
+    calls: list[str] = []
+    for name in ("batch_create_partition", "batch_update_partition", "batch_get_partition"):
+        original = getattr(glue, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(glue, name, counted)
+
+    catalog.set_days(table, [DayChange(d, run.format("a", d)) for d in days])
+    first = catalog.day_locations(table, days)
+    catalog.set_days(table, [DayChange(d, run.format("b", d), first[d]) for d in days[:150]])
+    after = catalog.day_locations(table, [*days, DAY - timedelta(days=1)])
+
+    assert calls.count("batch_create_partition") == 4  # 366 = 100 + 100 + 100 + 66
+    assert calls.count("batch_update_partition") == 2  # 150 = 100 + 50
+    assert calls.count("batch_get_partition") == 2  # one per look-up of up to 1,000 days
+    assert first == {d: run.format("a", d) for d in days}
+    assert after == {d: run.format("b" if n < 150 else "a", d) for n, d in enumerate(days)}

@@ -15,7 +15,7 @@ from conftest import sql_all, sql_one
 from test_daily_batch import EXPECTED_SQL, catalog_rows
 
 from retail_etl.batch import DailyBatch, format_summary
-from retail_etl.flow import FLOW, FROM, TO
+from retail_etl.flow import FLOW, FROM, TO, argv
 from retail_etl.lake import FACTDATA, Lake, LakeTable
 from retail_etl.params import DayRange
 from retail_etl.publish import HiveCatalog, day_location
@@ -151,3 +151,22 @@ def test_a_range_rerun_is_identical(spark, stack, ranged) -> None:  # type: igno
     assert _locations(spark, "silver_dailysales_store", RANGE.days).keys() == first.keys()
     assert _locations(spark, "silver_dailysales_store", RANGE.days) != first  # a new run's
     assert day_location(HiveCatalog(spark, DATABASE), FACTDATA["sales"], EMPTY_DAY) is None
+
+
+def test_the_state_machine_starts_the_same_jobs_with_the_same_arguments(  # type: ignore[no-untyped-def]
+    ranged, aws_env, monkeypatch
+) -> None:
+    from test_statemachine import _flow
+
+    _, batch, _, _ = ranged
+    machines = _flow(False, monkeypatch)
+    machine = next(machines)  # the default state machine, executed in moto
+    try:
+        result = machine.run(
+            given={"EXTRACT_DATE_FROM": str(RANGE.first), "EXTRACT_DATE_TO": str(RANGE.last)}
+        )
+    finally:
+        machines.close()
+    assert result["status"] == "SUCCEEDED", result
+    in_aws = [(p["JobName"], argv(p["Arguments"])) for p in result["scheduled"]]
+    assert sorted(in_aws) == sorted(batch.started)
