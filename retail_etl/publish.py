@@ -126,13 +126,13 @@ class HiveCatalog:
         dropped = [c.day for c in changes if c.location is None]
         created = [c for c in changes if c.location is not None and c.current is None]
         for start in range(0, len(dropped), self.STATEMENT_MAX):
-            chunk = dropped[start : start + self.STATEMENT_MAX]
-            self.spark.sql(f"ALTER TABLE {name} DROP IF EXISTS " + ", ".join(map(spec, chunk)))
+            days = dropped[start : start + self.STATEMENT_MAX]
+            self.spark.sql(f"ALTER TABLE {name} DROP IF EXISTS " + ", ".join(map(spec, days)))
         for start in range(0, len(created), self.STATEMENT_MAX):
-            chunk = created[start : start + self.STATEMENT_MAX]
+            adds = created[start : start + self.STATEMENT_MAX]
             self.spark.sql(
                 f"ALTER TABLE {name} ADD "
-                + " ".join(f"{spec(c.day)} LOCATION '{c.location}'" for c in chunk)
+                + " ".join(f"{spec(c.day)} LOCATION '{c.location}'" for c in adds)
             )
         for change in changes:  # SET LOCATION takes one partition a statement
             if change.location is not None and change.current is not None:

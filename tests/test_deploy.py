@@ -98,7 +98,7 @@ def test_trigger_zip_runs_on_its_own(artifacts, tmp_path: Path, monkeypatch) -> 
         [sys.executable, "-S", "-c",
          "import sys; sys.path.insert(0, '.'); import trigger, retail_etl; "
          "print(retail_etl.__file__); "
-         "print(trigger.requested_days({'EXTRACT_DATE': '2015-01-05'}))"],
+         "print(trigger.requested_days({'EXTRACT_DATE': '2015-01-05'}).days)"],
         cwd=tmp_path, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
