@@ -204,15 +204,22 @@ def history(store: RecordStore, day: date | None = None, limit: int = 20) -> lis
     return found
 
 
+def _days_label(days: Sequence[str]) -> str:
+    """`2015-01-05`, `2015-01-05, 2015-01-07`, or `2015-01-01..2015-01-31 (31 days)`."""
+    if len(days) <= 2:
+        return ", ".join(days)
+    return f"{days[0]}..{days[-1]} ({len(days)} days)"
+
+
 def format_history(records: Sequence[dict[str, Any]]) -> str:
-    header = f"{'run id':<29} {'job':<32} {'status':<9} {'rows':>9} {'gates':>7} {'sec':>6}  days"
+    header = f"{'run id':<29} {'job':<32} {'status':<9} {'rows':>9} {'gates':>11} {'sec':>6}  days"
     lines = [header, "-" * len(header)]
     for r in records:
         rows = sum(n for per_day in r["rows"].values() for n in per_day.values())
         passed = sum(1 for g in r["gates"] if g["passed"])
         lines.append(
             f"{r['run_id']:<29} {r['job']:<32} {r['status']:<9} {rows:>9,} "
-            f"{passed:>3}/{len(r['gates']):<3} {r['seconds']:>6.1f}  {', '.join(r['days'])}"
+            f"{passed:>5}/{len(r['gates']):<5} {r['seconds']:>6.1f}  {_days_label(r['days'])}"
             + (f"\n    {r['error']}" if r["error"] else "")
         )
     return "\n".join(lines)
