@@ -6,8 +6,11 @@ contract; the data is made wrong on purpose between the write and the audit.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
-from datetime import date
+import threading
+import time
+from datetime import date, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -46,35 +49,76 @@ def test_the_silver_transforms_produce_exactly_the_contracts_columns(spark) -> N
         assert found == contract.CONTRACTS[name].columns, name
 
 
+def sales_sql(day: date) -> str:
+    """The day's count and sums, as the snapshot and the gates see them."""
+    return SALES_SQL.replace("2015-01-05", str(day)).replace("2015-01-06", str(day + ONE_DAY))
+
+
+ONE_DAY = timedelta(days=1)
+
+
+class DayChange:
+    """Another session's insert, update and delete in the day being read, and their undoing."""
+
+    def __init__(self, pg, day: date = DAY) -> None:  # type: ignore[no-untyped-def]
+        self.pg = pg
+        in_day = (
+            f"sold_at >= '{day}' AND sold_at < '{day + ONE_DAY}' AND sale_id BETWEEN 1 AND 9e15"
+        )
+        with pg.connect() as conn:
+            ids = [r[0] for r in conn.execute(f"SELECT sale_id FROM retail.sales WHERE {in_day} "
+                                              "ORDER BY sale_id").fetchall()]  # fmt: skip
+        self.copied, self.updated, self.deleted = ids[:50], ids[-21:-1], ids[-1]
+        self.row = None
+
+    def commit(self) -> None:
+        with self.pg.connect() as conn:
+            conn.execute(
+                "INSERT INTO retail.sales SELECT -sale_id, receipt_no, sold_at, store_id, "
+                "item_id, qty, unit_price, discount_amt, payment_method FROM retail.sales "
+                "WHERE sale_id = ANY(%s)",
+                (self.copied,),
+            )
+            conn.execute(
+                "UPDATE retail.sales SET qty = qty + 100 WHERE sale_id = ANY(%s)", (self.updated,)
+            )
+            self.row = conn.execute(
+                "DELETE FROM retail.sales WHERE sale_id = %s RETURNING *", (self.deleted,)
+            ).fetchone()
+
+    def undo(self) -> None:
+        """Put the day back as the other tests know it."""
+        with self.pg.connect() as conn:
+            conn.execute("DELETE FROM retail.sales WHERE sale_id < 0")
+            conn.execute(
+                "UPDATE retail.sales SET qty = qty - 100 WHERE sale_id = ANY(%s)", (self.updated,)
+            )
+            if self.row is not None:
+                conn.execute(
+                    "INSERT INTO retail.sales VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    self.row,
+                )
+
+
+def written_totals(spark, location: str) -> tuple:  # type: ignore[no-untyped-def, type-arg]
+    found = spark.read.parquet(location).agg(
+        F.count(F.lit(1)), F.sum("qty"), F.sum(F.col("qty") * F.col("unit_price")),
+        F.sum("discount_amt"),
+    ).first()  # fmt: skip
+    return tuple(found)
+
+
 def test_a_day_changed_while_it_is_read_is_written_as_of_the_snapshot(  # type: ignore[no-untyped-def]
     spark, stack, seeded, new_run, monkeypatch
 ) -> None:
     before = sql_one(seeded, SALES_SQL)
     range_extent = source.range_extent
-    in_day = "sold_at >= '2015-01-05' AND sold_at < '2015-01-06' AND sale_id BETWEEN 1 AND 9e15"
-    with seeded.connect() as conn:
-        ids = [r[0] for r in conn.execute(f"SELECT sale_id FROM retail.sales WHERE {in_day} "
-                                          "ORDER BY sale_id").fetchall()]  # fmt: skip
-    copied, updated, deleted = ids[:50], ids[-21:-1], ids[-1]
-    saved = {}
+    change = DayChange(seeded)
 
     def then_change_the_source(snapshot, fact, first, last):  # type: ignore[no-untyped-def]
         extent = range_extent(snapshot, fact, first, last)
-        # another transaction commits after the snapshot was taken, before Spark reads a row:
-        # an insert, an update and a delete in the day being read
-        with seeded.connect() as conn:
-            conn.execute(
-                "INSERT INTO retail.sales SELECT -sale_id, receipt_no, sold_at, store_id, "
-                "item_id, qty, unit_price, discount_amt, payment_method FROM retail.sales "
-                "WHERE sale_id = ANY(%s)",
-                (copied,),
-            )
-            conn.execute(
-                "UPDATE retail.sales SET qty = qty + 100 WHERE sale_id = ANY(%s)", (updated,)
-            )
-            saved["row"] = conn.execute(
-                "DELETE FROM retail.sales WHERE sale_id = %s RETURNING *", (deleted,)
-            ).fetchone()
+        # another transaction commits after the snapshot was taken, before Spark reads a row
+        change.commit()
         return extent
 
     monkeypatch.setattr(source, "range_extent", then_change_the_source)
@@ -82,24 +126,70 @@ def test_a_day_changed_while_it_is_read_is_written_as_of_the_snapshot(  # type: 
         result = steps.extract_days(spark, stack.source, new_run(), "sales", DayRange.one(DAY))
         after = sql_one(seeded, SALES_SQL)
     finally:
-        with seeded.connect() as conn:  # put the day back as the other tests know it
-            conn.execute("DELETE FROM retail.sales WHERE sale_id < 0")
-            conn.execute(
-                "UPDATE retail.sales SET qty = qty - 100 WHERE sale_id = ANY(%s)", (updated,)
-            )
-            if "row" in saved:
-                conn.execute(
-                    "INSERT INTO retail.sales VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    saved["row"],
-                )
+        change.undo()
     assert sql_one(seeded, SALES_SQL) == before  # put back
     assert after != before  # the source did change during the read
-    written = spark.read.parquet(result.location)
-    found = written.agg(
-        F.count(F.lit(1)), F.sum("qty"), F.sum(F.col("qty") * F.col("unit_price")),
-        F.sum("discount_amt"),
-    ).first()  # fmt: skip
-    assert tuple(found) == before
+    assert written_totals(spark, result.location) == before
+    assert result.rows_out == before[0]
+
+
+def test_a_day_changed_by_another_session_during_a_slow_read_is_the_snapshots(  # type: ignore[no-untyped-def]
+    spark, stack, seeded, new_run, monkeypatch
+) -> None:
+    # Each row costs the reading partitions 3 ms (a view that sleeps), so the read takes seconds;
+    # another session commits its insert, update and delete once the first partitions' queries
+    # are seen running in pg_stat_activity, and the read is still running after the commit.
+    # Without the shared snapshot the partitions started later would read the changed rows.
+    with seeded.connect() as conn:
+        conn.execute(
+            "CREATE OR REPLACE VIEW retail.sales_slow AS "
+            "SELECT * FROM retail.sales WHERE pg_sleep(0.003)::text = ''"
+        )
+    monkeypatch.setitem(
+        source.FACT_TABLES,
+        "sales",
+        dataclasses.replace(source.FACT_TABLES["sales"], name="retail.sales_slow"),
+    )
+    # eight partitions, more than Spark runs at once: the later ones start after the commit
+    # (a day without the edge rows, whose keys would stretch the first partition over the day)
+    monkeypatch.setattr(source, "ROWS_PER_READ_PARTITION", 100)
+    day = date(2015, 1, 8)
+    before = sql_one(seeded, sales_sql(day))
+    change = DayChange(seeded, day)
+    seen: dict[str, int] = {}
+    reading = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+        "AND query LIKE '%business_days%' AND pid <> pg_backend_pid()"
+    )
+
+    def change_during_the_read() -> None:
+        deadline = time.monotonic() + 60
+        with seeded.connect() as conn:
+            conn.autocommit = True  # pg_stat_activity is read once per transaction otherwise
+            while conn.execute(reading).fetchone()[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            seen["before"] = conn.execute(reading).fetchone()[0]
+        change.commit()
+        with seeded.connect() as conn:
+            conn.autocommit = True
+            seen["after"] = conn.execute(reading).fetchone()[0]
+
+    other = threading.Thread(target=change_during_the_read)
+    other.start()
+    try:
+        result = steps.extract_days(
+            spark, stack.source, new_run(), "sales", DayRange.one(day), max_connections=8
+        )
+        other.join(timeout=60)
+        after = sql_one(seeded, sales_sql(day))
+    finally:
+        other.join(timeout=60)
+        change.undo()
+        with seeded.connect() as conn:
+            conn.execute("DROP VIEW IF EXISTS retail.sales_slow")
+    assert seen["before"] > 0 and seen["after"] > 0, seen  # committed while partitions read
+    assert after != before
+    assert written_totals(spark, result.location) == before
     assert result.rows_out == before[0]
 
 
