@@ -78,14 +78,17 @@ stack = LocalStack.from_environ(os.environ)
 spark = local_spark(stack, "reader")
 catalog = HiveCatalog(spark, stack.catalog_database)
 found = {}
+days = sys.argv[1].split(",")  # one day: keyed by table; several: by "table day"
 for table in sys.argv[2:]:
     name = f"{stack.catalog_database}.{table}"
-    if not spark.catalog.tableExists(name):
-        found[table] = None
-        continue
-    location = day_location(catalog, LakeTable(table, ""), date.fromisoformat(sys.argv[1]))
-    rows = spark.sql(f"SELECT count(*) FROM {name} WHERE extract_date = '{sys.argv[1]}'").first()[0]
-    found[table] = {"location": location, "rows": rows}
+    for day in days:
+        key = table if len(days) == 1 else f"{table} {day}"
+        if not spark.catalog.tableExists(name):
+            found[key] = None
+            continue
+        location = day_location(catalog, LakeTable(table, ""), date.fromisoformat(day))
+        rows = spark.sql(f"SELECT count(*) FROM {name} WHERE extract_date = '{day}'").first()[0]
+        found[key] = {"location": location, "rows": rows}
 print(json.dumps(found))
 """
 
@@ -111,9 +114,9 @@ def job(env, name: str, *argv: str, kill_at: str | None = None) -> subprocess.Co
     )
 
 
-def published(env, *names: str) -> dict[str, dict[str, object] | None]:  # type: ignore[no-untyped-def]
+def published(env, *names: str, days: str = DAY) -> dict[str, dict[str, object] | None]:  # type: ignore[no-untyped-def]
     done = subprocess.run(
-        [sys.executable, "-c", READER, DAY, *names],
+        [sys.executable, "-c", READER, days, *names],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -194,6 +197,36 @@ def test_a_run_killed_between_silver_switches_is_rolled_forward_by_the_next(  # 
     assert len({run_of(str(v["location"])) for v in after.values() if v}) == 1  # type: ignore[index]
     assert [v["rows"] for v in after.values()] == [v["rows"] for v in before.values()]  # type: ignore[index]
     assert not list(intents.glob("*.json"))
+
+
+def test_a_killed_range_run_leaves_every_day_whole_and_the_next_publishes_them_all(  # type: ignore[no-untyped-def]
+    env, seeded
+) -> None:
+    days = ["2015-01-04", "2015-01-05", "2015-01-06"]
+    argv = ["--TARGET_DATA", "sales", "--EXTRACT_DATE_FROM", days[0], "--EXTRACT_DATE_TO", days[-1]]
+    expected = {
+        f"factdata_sales {d}": sql_one(
+            seeded, f"SELECT count(*) FROM retail.sales WHERE sold_at::date = DATE '{d}'"
+        )[0]
+        for d in days
+    }
+    assert job(env, "jb_retail_factdata_d2s", *argv).returncode == 0
+    first = published(env, "factdata_sales", days=",".join(days))
+    assert {k: v["rows"] for k, v in first.items()} == expected  # type: ignore[index]
+
+    for point in ("after-write", "after-intent"):
+        killed = job(env, "jb_retail_factdata_d2s", *argv, kill_at=point)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        assert published(env, "factdata_sales", days=",".join(days)) == first, point
+
+    again = job(env, "jb_retail_factdata_d2s", *argv)
+
+    assert again.returncode == 0, again.stderr[-2000:]
+    now = published(env, "factdata_sales", days=",".join(days))
+    assert {k: v["rows"] for k, v in now.items()} == expected  # type: ignore[index]
+    runs = {run_of(str(v["location"])) for v in now.values()}  # type: ignore[index]
+    assert len(runs) == 1 and runs != {run_of(str(v["location"])) for v in first.values()}  # type: ignore[index]
+    assert not list((Path(env["RETAIL_LAKE_ROOT"]) / "_audit" / "publishing").glob("*.json"))
 
 
 @pytest.mark.parametrize("after_seconds", [7.0, 11.0])
