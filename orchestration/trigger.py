@@ -44,6 +44,8 @@ def requested_days(event: dict[str, Any]) -> DayRange:
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         fired = datetime.fromisoformat(str(event["time"]))  # Python 3.11 reads the trailing Z
         return DayRange.one(fired.astimezone(SEOUL).date() - timedelta(days=1))
+    if "EXTRACT_DATE" in event and ("from" in event or "to" in event):
+        raise TriggerError("give 'EXTRACT_DATE' (a day) or 'from' and 'to' (a range), not both")
     try:
         if "EXTRACT_DATE" in event:
             return DayRange.one(parse_extract_date(str(event["EXTRACT_DATE"])))

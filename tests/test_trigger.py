@@ -153,6 +153,10 @@ def test_rerun_flag_starts_a_new_execution(sfn) -> None:  # type: ignore[no-unty
         ),
         ({"from": "2014-01-01", "to": "2015-12-31"}, "backfill of 730 days is longer than 366"),
         (
+            {"EXTRACT_DATE": "2015-01-05", "from": "2015-01-01", "to": "2015-01-31"},
+            "give 'EXTRACT_DATE' (a day) or 'from' and 'to' (a range), not both",
+        ),
+        (
             {"date": "2015-01-05"},
             'expected {"EXTRACT_DATE": "YYYY-MM-DD"}, {"from": ..., "to": ...} or a scheduled '
             "event",
