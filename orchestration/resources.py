@@ -24,6 +24,8 @@ SALES_S2S_JOB = "jb_retail_silver_dailysales_s2s"
 class GlueJob:
     name: str
     description: str
+    # Sized for a chunk: one day, or at most a calendar month of a backfill (trigger.chunks); a
+    # month of the sample source takes about a minute locally (README "History loads").
     worker_type: str = "G.1X"
     workers: int = 2
     timeout_minutes: int = 120
