@@ -100,9 +100,9 @@ class HiveCatalog:
             f"LOCATION '{location}'"
         )
 
-    def day_locations(self, table: LakeTable, days: Sequence[date]) -> dict[date, str]:
-        # One metastore call for all of the table's partitions, through Spark's catalog API
-        # (SQL has only DESCRIBE ... PARTITION, a call per day).
+    def _partitions(self, table: LakeTable, days: Sequence[date]) -> dict[date, Any]:
+        """The catalog's partitions of `days` (Spark's CatalogTablePartition objects), in one
+        metastore call through Spark's catalog API (SQL has only DESCRIBE, a call per day)."""
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
         external = self.spark._jsparkSession.sharedState().externalCatalog()
@@ -115,8 +115,14 @@ class HiveCatalog:
             partition = partitions.next()
             day = wanted.get(partition.spec().get(PARTITION_COLUMN).get())
             if day is not None:
-                found[day] = str(partition.location().toString())
+                found[day] = partition
         return found
+
+    def day_locations(self, table: LakeTable, days: Sequence[date]) -> dict[date, str]:
+        return {
+            day: str(partition.location().toString())
+            for day, partition in self._partitions(table, days).items()
+        }
 
     def set_days(self, table: LakeTable, changes: Sequence[DayChange]) -> None:
         def spec(day: date) -> str:
@@ -125,6 +131,7 @@ class HiveCatalog:
         name = self._name(table)
         dropped = [c.day for c in changes if c.location is None]
         created = [c for c in changes if c.location is not None and c.current is None]
+        moved = [c for c in changes if c.location is not None and c.current is not None]
         for start in range(0, len(dropped), self.STATEMENT_MAX):
             days = dropped[start : start + self.STATEMENT_MAX]
             self.spark.sql(f"ALTER TABLE {name} DROP IF EXISTS " + ", ".join(map(spec, days)))
@@ -134,11 +141,54 @@ class HiveCatalog:
                 f"ALTER TABLE {name} ADD "
                 + " ".join(f"{spec(c.day)} LOCATION '{c.location}'" for c in adds)
             )
-        for change in changes:  # SET LOCATION takes one partition a statement
-            if change.location is not None and change.current is not None:
-                self.spark.sql(
-                    f"ALTER TABLE {name} {spec(change.day)} SET LOCATION '{change.location}'"
+        if len(moved) == 1:  # as SQL says it
+            (change,) = moved
+            self.spark.sql(
+                f"ALTER TABLE {name} {spec(change.day)} SET LOCATION '{change.location}'"
+            )
+        elif moved:
+            self._move(table, moved)
+
+    def _move(self, table: LakeTable, moved: Sequence[DayChange]) -> None:
+        """Point several existing partitions at new folders in one metastore call (Hive's
+        alter_partitions), where SQL's SET LOCATION takes one partition a statement: a year's
+        days 4 s instead of 21 s."""
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        catalog_types = jvm.org.apache.spark.sql.catalyst.catalog
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        current = self._partitions(table, [c.day for c in moved])
+        partitions = jvm.java.util.ArrayList()
+        for change in moved:
+            old = current[change.day]
+            path = jvm.org.apache.hadoop.fs.Path(change.location)
+            storage = old.storage()
+            partitions.add(
+                catalog_types.CatalogTablePartition(
+                    old.spec(),
+                    catalog_types.CatalogStorageFormat(
+                        jvm.scala.Option.apply(
+                            path.getFileSystem(conf).makeQualified(path).toUri()
+                        ),
+                        storage.inputFormat(),
+                        storage.outputFormat(),
+                        storage.serde(),
+                        storage.compressed(),
+                        storage.properties(),
+                    ),
+                    old.parameters(),
+                    old.createTime(),
+                    old.lastAccessTime(),
+                    old.stats(),
                 )
+            )
+        self.spark._jsparkSession.sessionState().catalog().alterPartitions(
+            jvm.org.apache.spark.sql.catalyst.TableIdentifier(
+                table.name, jvm.scala.Some(self.database)
+            ),
+            jvm.scala.collection.JavaConverters.asScalaBuffer(partitions).toSeq(),
+        )
+        self.spark.catalog.refreshTable(self._name(table))
 
 
 class GlueCatalog:
