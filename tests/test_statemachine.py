@@ -63,6 +63,8 @@ def test_checked_in_definition_and_diagram_are_current() -> None:
     assert statemachine.ASL_PATH.read_text() == statemachine.render_asl(), "run `make statemachine`"
     assert statemachine.CRAWLERS_ASL_PATH.read_text() == statemachine.render_asl(crawlers=True)
     assert statemachine.MERMAID_PATH.read_text() == statemachine.render_mermaid()
+    readme = (statemachine.HERE.parent / "README.md").read_text()
+    assert f"```mermaid\n{statemachine.render_mermaid()}```" in readme, "README's diagram"
 
 
 @pytest.mark.parametrize("path", [statemachine.ASL_PATH, statemachine.CRAWLERS_ASL_PATH])
