@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import signal
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -25,6 +26,7 @@ from typing import Any
 
 from orchestration import resources as r
 from orchestration import statemachine, trigger
+from retail_etl import flow
 from retail_etl.params import DayRange
 
 # Prices (AWS, 2026; DESIGN.md "Runtime facts"; sources in the README):
@@ -41,7 +43,8 @@ JOB_SECONDS_PER_DAY = 1.0  # work per day at the sample's scale (local: `make be
 CRAWL_MINUTES = 2.0  # one crawl of one new day folder
 CRAWLER_DPUS = 2  # what a crawl is billed for (not configurable; assumed)
 
-D2S_JOBS_PER_CHUNK = 2  # the balju and the sales extraction run side by side
+# Runs of each Glue job in one chunk, from the flow itself (d2s: once per branch).
+RUNS_PER_CHUNK = Counter(step.job.name for branch in flow.FLOW for step in branch.steps)
 
 
 @dataclass(frozen=True)
@@ -153,28 +156,27 @@ def _over_budget(starts: int, at_once: int, each_seconds: float, budget: float) 
     return sum(1 for n in range(starts) if (n // at_once) * each_seconds > budget)
 
 
-def scenario(name: str, days: DayRange, flow: str, crawlers: bool) -> Scenario:
+def scenario(name: str, days: DayRange, mode: str, crawlers: bool) -> Scenario:
     definition = statemachine.definition(crawlers)
     jobs = {job.name: job for job in r.JOBS}
     crawls_per_chunk = len(r.CRAWLERS) if crawlers else 0
-    if flow == "per day":
+    if mode == "per day":
         executions, chunk_days = len(days), [1] * len(days)
         given: dict[str, Any] = {"EXTRACT_DATE": str(days.first)}
     else:
         parts = trigger.chunks(days)
         executions, chunk_days = 1, [(b - a).days + 1 for a, b in parts]
         given = trigger.execution_input(days)
-    runs_per_chunk = len(r.JOBS) + D2S_JOBS_PER_CHUNK - 1  # d2s runs once per branch
-    job_runs = runs_per_chunk * len(chunk_days)
+    job_runs = sum(RUNS_PER_CHUNK.values()) * len(chunk_days)
     dpu_seconds = 0.0
     for n_days in chunk_days:
-        for job_name, runs in ((r.D2S_JOB, 2), (r.BALJU_S2S_JOB, 1), (r.SALES_S2S_JOB, 1)):
+        for job_name, runs in RUNS_PER_CHUNK.items():
             billed = max(JOB_MIN_BILLED_SECONDS, job_seconds(n_days))
             dpu_seconds += runs * billed * job_dpus(jobs[job_name])
     crawls = crawls_per_chunk * len(chunk_days)
     crawl_dpu_minutes = crawls * max(CRAWL_MIN_BILLED_MINUTES, CRAWL_MINUTES) * CRAWLER_DPUS
     dpu_minutes = dpu_seconds / 60 + crawl_dpu_minutes
-    per_execution = transitions(definition, given, 1 if flow == "per day" else len(chunk_days))
+    per_execution = transitions(definition, given, 1 if mode == "per day" else len(chunk_days))
     state_transitions = per_execution * executions
     usd = dpu_minutes / 60 * GLUE_USD_PER_DPU_HOUR + state_transitions * SFN_USD_PER_TRANSITION
     crawl_wall = (polls_per_crawl() * r.CRAWLER_POLL_SECONDS) / 60 if crawlers else 0.0
@@ -184,12 +186,12 @@ def scenario(name: str, days: DayRange, flow: str, crawlers: bool) -> Scenario:
         return 2 * job_seconds(n_days) / 60 + 2 * crawl_wall
 
     over = 0
-    if flow == "per day" and len(days) > 1:
+    if mode == "per day" and len(days) > 1:
         d2s = jobs[r.D2S_JOB]
-        waves = math.ceil(D2S_JOBS_PER_CHUNK * len(days) / d2s.max_concurrent_runs)
+        waves = math.ceil(RUNS_PER_CHUNK[r.D2S_JOB] * len(days) / d2s.max_concurrent_runs)
         critical = waves * job_seconds(1) / 60 + chunk_minutes(1) - job_seconds(1) / 60
         over += _over_budget(
-            D2S_JOBS_PER_CHUNK * len(days), d2s.max_concurrent_runs, job_seconds(1),
+            RUNS_PER_CHUNK[r.D2S_JOB] * len(days), d2s.max_concurrent_runs, job_seconds(1),
             retry_budget_seconds("Glue.ConcurrentRunsExceededException"),
         )  # fmt: skip
         if crawlers:  # one crawl at a time per crawler, each day's crawl queued behind the last
@@ -201,7 +203,7 @@ def scenario(name: str, days: DayRange, flow: str, crawlers: bool) -> Scenario:
         critical = sum(chunk_minutes(n) for n in chunk_days)
     return Scenario(
         scenario=name,
-        flow=flow,
+        flow=mode,
         catalog="crawlers" if crawlers else "tables",
         days=len(days),
         executions=executions,
@@ -224,9 +226,9 @@ def scenarios() -> list[Scenario]:
     ]
     found = []
     for name, days in cases:
-        for flow in ("per day",) if len(days) == 1 else ("per day", "range"):
+        for mode in ("per day",) if len(days) == 1 else ("per day", "range"):
             for crawlers in (False, True):
-                found.append(scenario(name, days, flow, crawlers))
+                found.append(scenario(name, days, mode, crawlers))
     return found
 
 

@@ -77,11 +77,6 @@ class Step:
     fixed: tuple[tuple[str, str], ...] = ()
     publishes: tuple[LakeTable, ...] = ()  # what the crawler option crawls after the step
 
-    @property
-    def key(self) -> str:
-        """A short name for results: `d2s` or `s2s`."""
-        return self.name.split()[-1].strip("()")
-
     def arguments(self, days: Mapping[str, str], catalog_mode: str = "tables") -> dict[str, str]:
         """The job's arguments: the fixed ones, then the days (`--EXTRACT_DATE_FROM` and
         `--EXTRACT_DATE_TO`, as values or, in the ASL, as paths), then the catalog mode when it

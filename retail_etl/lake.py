@@ -147,15 +147,6 @@ class Lake:
             )
         )
 
-    def runs_holding(self, table: LakeTable, day: date) -> dict[str, str]:
-        """Run id -> folder, for every run folder of `table` that holds `day`."""
-        found = {}
-        for run_id in self.list_names(f"{self.location(table)}/{RUNS_FOLDER}"):
-            location = self.run_day_location(table, run_id, day)
-            if self.exists(location):
-                found[run_id] = location
-        return found
-
     def exists(self, location: str) -> bool:
         path = self._hadoop_path(location)
         return bool(path.getFileSystem(self._hadoop_conf()).exists(path))

@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import aws_limits
 import pytest
 
 from retail_etl.audit import Run
-from retail_etl.lake import Lake
+from retail_etl.lake import RUNS_FOLDER, Lake, LakeTable
 from retail_etl.localpg import LocalPostgres
 from retail_etl.publish import HiveCatalog
 from retail_etl.runtime import local_spark
@@ -102,6 +103,16 @@ def new_run(lake: Lake, catalog: HiveCatalog) -> Callable[..., Run]:
         return Run(job, lake, catalog)
 
     return make
+
+
+def runs_holding(lake: Lake, table: LakeTable, day: date) -> dict[str, str]:
+    """Run id -> folder, for every run folder of `table` that holds `day`."""
+    found = {}
+    for run_id in lake.list_names(f"{lake.location(table)}/{RUNS_FOLDER}"):
+        location = lake.run_day_location(table, run_id, day)
+        if lake.exists(location):
+            found[run_id] = location
+    return found
 
 
 def lake_files(root: Path) -> dict[str, tuple[int, int]]:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from conftest import free_port, lake_files, sql_one
+from conftest import free_port, lake_files, runs_holding, sql_one
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, LongType, TimestampType
 
@@ -153,7 +153,7 @@ def test_a_day_that_became_empty_leaves_no_rows_behind(spark, stack, seeded, lak
     assert result.note == "no rows: published empty"
     run = new_run()
     assert day_location(run.catalog, tables.FACTDATA["sales"], empty_day) is None
-    assert lake.runs_holding(tables.FACTDATA["sales"], empty_day) != {}  # kept for a rollback
+    assert runs_holding(lake, tables.FACTDATA["sales"], empty_day) != {}  # kept for a rollback
 
 
 def test_unreachable_source_names_host_and_port_and_writes_nothing(spark, lake, new_run) -> None:  # type: ignore[no-untyped-def]

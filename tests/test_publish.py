@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import REPO, sql_one
+from conftest import REPO, runs_holding, sql_one
 
 from retail_etl import lake as tables
 from retail_etl.lake import Lake
@@ -288,7 +288,7 @@ def test_clean_up_keeps_the_previous_day_and_newer_runs_still_writing(lake, cata
 
     # the oldest day goes, and its run folder with it once empty
     assert removed == [lake.run_day_location(table, ids[0], day), lake.run_location(table, ids[0])]
-    assert sorted(lake.runs_holding(table, day)) == ids[1:]
+    assert sorted(runs_holding(lake, table, day)) == ids[1:]
     # a run killed before its commit left no day folder, only Spark's scratch: it goes as well
     killed = "20150101T000000000000Z-killed"
     (Path(lake.run_location(table, killed)) / "_temporary" / "0").mkdir(parents=True)

@@ -533,3 +533,10 @@ def test_the_cost_model_counts_the_states_an_execution_enters(default_flow: Flow
         assert result["status"] == "SUCCEEDED", result
         definition = statemachine.definition()
         assert costs.transitions(definition, started_with, chunks) == len(result["entered"])
+
+
+def test_the_flows_jobs_are_the_stacks_jobs() -> None:
+    from retail_etl import flow
+
+    # The ASL takes its job names from the flow, the template from resources: they must agree.
+    assert sorted(flow.JOBS) == sorted(job.name for job in r.JOBS)
