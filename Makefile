@@ -25,7 +25,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
 .PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench bench-backfill docker-test \
-	statemachine deploy deploy-plan destroy
+	rehearse statemachine deploy deploy-plan destroy
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -88,6 +88,9 @@ bench: seed ## d2s rows/s: parallel JDBC read vs a single connection, side by si
 
 bench-backfill: seed ## a 31-day range in one run vs 31 one-day runs, whole processes, side by side
 	@$(PY) benchmarks/bench_backfill.py --from $(or $(FROM),2015-01-01) --to $(or $(TO),2015-01-31)
+
+rehearse: seed ## the night of DATE as AWS will run it: moto, S3 through S3A, the Glue catalog, every call checked against its role
+	@$(PY) -m orchestration.rehearsal --date $(DATE)
 
 statemachine: setup ## regenerate the checked-in ASL, its Mermaid diagram and the CloudFormation template
 	@$(PY) -m orchestration.statemachine

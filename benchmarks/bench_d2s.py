@@ -21,7 +21,7 @@ from retail_etl.lake import Lake
 from retail_etl.params import DayRange, parse_extract_date
 from retail_etl.publish import HiveCatalog
 from retail_etl.runtime import local_spark
-from retail_etl.settings import LocalStack
+from retail_etl.settings import LocalEnvironment
 from retail_etl.steps import extract_days
 
 MAX_CONNECTIONS = 8
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     day = parse_extract_date(args.date)
-    stack = LocalStack.from_environ(os.environ)
+    stack = LocalEnvironment.from_environ(os.environ)
     spark = local_spark(stack, "bench-d2s")
     timed_extract(spark, stack, args.target, day, 1)  # warm-up: JVM, driver, PostgreSQL cache
 

@@ -260,8 +260,11 @@ STUCK = {
     "(add --resources-to-skip for what cannot be rolled back), then deploy again",
 }
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
-# Glue checks a new role when it creates a crawler; IAM changes take seconds to reach it.
-IAM_NOT_PROPAGATED = "unable to assume"
+# A service checks a new role when the stack creates what uses it, and IAM changes take seconds
+# to reach it: Glue creating a crawler ("Service is unable to assume provided role"), Step
+# Functions creating a state machine that logs ("The state machine IAM Role is not authorized
+# to access the Log Destination").
+IAM_NOT_PROPAGATED = ("unable to assume", "not authorized to access the Log Destination")
 
 
 def stack_status(cfn: Any, stack: str) -> str | None:
@@ -544,14 +547,14 @@ def deploy(
         if status in DONE:
             return status
         reason = failure_reason(cfn, stack)
-        if retried or IAM_NOT_PROPAGATED not in reason:
+        if retried or not any(phrase in reason for phrase in IAM_NOT_PROPAGATED):
             advice = STUCK.get(status)
             raise DeployError(
                 f"stack {stack} ended {status}: {reason}"
                 + (f"; {advice.replace('STACK', stack)}" if advice else "")
             )
         say(
-            f"stack {stack}: {reason} -- a new IAM role had not reached Glue yet; "
+            f"stack {stack}: {reason} -- a new IAM role had not reached the service yet; "
             f"trying once more in {retry_seconds:g} s"
         )
         retried = True

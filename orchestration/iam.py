@@ -36,10 +36,12 @@ LOGS_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
 STATES_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
 # The lake's top-level folders the jobs write and the crawlers read, and the run records.
 LAKE_PREFIXES = sorted({table.path.split("/", 1)[0] for table in lake.ALL_TABLES} | {"_audit"})
-# What a job asks of the catalog: the table, a day's partition, and the switch to a new day.
+# What a job asks of the catalog (`retail_etl.publish.GlueCatalog`, as the rehearsal records
+# it): the table, where its days are (BatchGetPartition: every publish, every s2s read of the
+# raw days, every roll-forward), and the switch of days (create, update, delete).
 JOB_CATALOG_ACTIONS = [
     "glue:GetTable",
-    "glue:GetPartition",
+    "glue:BatchGetPartition",
     "glue:BatchCreatePartition",
     "glue:BatchUpdatePartition",
     "glue:BatchDeletePartition",
@@ -50,8 +52,8 @@ CRAWLER_CATALOG_ACTIONS = [
     "glue:GetTables",
     "glue:CreateTable",
     "glue:UpdateTable",
+    "glue:GetPartition",
     "glue:GetPartitions",
-    "glue:BatchGetPartition",
     "glue:CreatePartition",
     "glue:UpdatePartition",
 ]
@@ -74,11 +76,21 @@ def glue_role() -> Json:
             "Policies": [
                 policy(
                     "lake-and-artifacts",
-                    # `factdata*`, not `factdata/*`: S3 filesystems also write and probe keys
-                    # beside the folder, such as `factdata_$folder$` and `factdata/`.
+                    # `factdata*`, not `factdata/*`: an S3 filesystem probes and writes keys
+                    # beside a folder too. S3A on Glue 5.1 writes no `factdata_$folder$`
+                    # marker (EMRFS did, and crawlers of folders EMRFS wrote still meet them),
+                    # but it does probe and delete `factdata/` itself; the grant costs nothing
+                    # outside the three prefixes. AbortMultipartUpload: S3A writes a file over
+                    # fs.s3a.multipart.threshold (128 MB) in parts and aborts the upload of a
+                    # write that fails, so no orphaned parts are left billed.
                     allow(
                         "LakeObjects",
-                        ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                        [
+                            "s3:GetObject",
+                            "s3:PutObject",
+                            "s3:DeleteObject",
+                            "s3:AbortMultipartUpload",
+                        ],
                         [
                             sub(f"arn:${{AWS::Partition}}:s3:::${{LakeBucket}}/{p}*")
                             for p in LAKE_PREFIXES
@@ -89,6 +101,13 @@ def glue_role() -> Json:
                         ["s3:ListBucket"],
                         [sub("arn:${AWS::Partition}:s3:::${LakeBucket}")],
                         Condition={"StringLike": {"s3:prefix": [f"{p}*" for p in LAKE_PREFIXES]}},
+                    ),
+                    # S3A lists a bucket's pending uploads to clean up after a failed write
+                    # (and with fs.s3a.multipart.purge); S3 offers no prefix condition for it.
+                    allow(
+                        "LakeMultipartUploads",
+                        ["s3:ListBucketMultipartUploads"],
+                        [sub("arn:${AWS::Partition}:s3:::${LakeBucket}")],
                     ),
                     allow(
                         "LakeBucketLocation",

@@ -23,14 +23,15 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from retail_etl.errors import ArgumentError
 from retail_etl.params import MAX_RANGE_DAYS, DayRange, parse_extract_date
 
-SEOUL = ZoneInfo("Asia/Seoul")
+# Seoul is UTC+9 all year (no daylight saving since 1988): a fixed offset, so the Lambda needs
+# no time-zone database, which some Lambda images do not ship.
+SEOUL = timezone(timedelta(hours=9), "Asia/Seoul")
 MAX_BACKFILL_DAYS = MAX_RANGE_DAYS
 EXECUTION_PREFIX = "hist-retail-"
 

@@ -15,7 +15,7 @@ from datetime import date
 from retail_etl.errors import ArgumentError, EtlError, one_line
 from retail_etl.localpg import LocalPostgres
 from retail_etl.params import DayRange, parse_day_range, parse_extract_date
-from retail_etl.settings import LocalStack
+from retail_etl.settings import LocalEnvironment
 
 DEFAULT_DATE = "2015-01-05"
 
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # as a command: `retail-etl history | head` ends quietly when head does
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    stack = LocalStack.from_environ(os.environ)
+    stack = LocalEnvironment.from_environ(os.environ)
     try:
         return COMMANDS[args.command](stack, args)
     except ArgumentError as err:
@@ -106,12 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _postgres(stack: LocalStack) -> LocalPostgres:
+def _postgres(stack: LocalEnvironment) -> LocalPostgres:
     source = stack.source
     return LocalPostgres(stack.pg_data, source.port, source.user, source.database, source.host)
 
 
-def cmd_info(stack: LocalStack, args: argparse.Namespace) -> int:
+def cmd_info(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     facts = stack.facts()
     if args.json:
         print(json.dumps(facts, indent=2))
@@ -121,7 +121,7 @@ def cmd_info(stack: LocalStack, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pg(stack: LocalStack, args: argparse.Namespace) -> int:
+def cmd_pg(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     pg = _postgres(stack)
     if args.action == "start":
         started = pg.start()
@@ -135,7 +135,7 @@ def cmd_pg(stack: LocalStack, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_seed(stack: LocalStack, args: argparse.Namespace) -> int:
+def cmd_seed(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     from retail_etl import sample
 
     pg = _postgres(stack)
@@ -163,7 +163,7 @@ def cmd_seed(stack: LocalStack, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(stack: LocalStack, args: argparse.Namespace) -> int:
+def cmd_run(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     from retail_etl.batch import DailyBatch, format_summary
     from retail_etl.lake import Lake
     from retail_etl.runtime import local_spark
@@ -207,7 +207,7 @@ def cmd_run(stack: LocalStack, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_crawl(stack: LocalStack, args: argparse.Namespace) -> int:
+def cmd_crawl(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     from retail_etl import catalog
     from retail_etl.lake import ALL_TABLES, Lake
     from retail_etl.runtime import local_spark
@@ -221,7 +221,7 @@ def cmd_crawl(stack: LocalStack, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_history(stack: LocalStack, args: argparse.Namespace) -> int:
+def cmd_history(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     from retail_etl.audit import LocalFiles, format_history, history
 
     records = history(LocalFiles(stack.lake_root), args.date, args.limit)
@@ -235,7 +235,7 @@ def cmd_history(stack: LocalStack, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sql(stack: LocalStack, args: argparse.Namespace) -> int:
+def cmd_sql(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     from retail_etl.runtime import local_spark
 
     spark = local_spark(stack, "hist-retail-sql")

@@ -21,10 +21,10 @@ from retail_etl.lake import Lake
 from retail_etl.params import DEFAULT_LAKE_ROOT
 from retail_etl.publish import Catalog, GlueCatalog, HiveCatalog
 from retail_etl.runtime import Runtime, on_glue
-from retail_etl.settings import CATALOG_DATABASE_GLUE, LocalStack
+from retail_etl.settings import CATALOG_DATABASE_GLUE, LocalEnvironment
 
 
-def catalog_for(runtime: Runtime, stack: LocalStack, glue: bool) -> Catalog:
+def catalog_for(runtime: Runtime, stack: LocalEnvironment, glue: bool) -> Catalog:
     """The Glue Data Catalog on Glue; Spark's Hive catalog elsewhere."""
     if glue:
         import boto3
@@ -48,7 +48,7 @@ def run_glue_job(job: Job, argv: Sequence[str], usage: str | None = None) -> int
     except ArgumentError as err:
         print(f"{job_name}: error: {err}", file=sys.stderr)
         return 2
-    stack = LocalStack.from_environ(os.environ)
+    stack = LocalEnvironment.from_environ(os.environ)
     glue = on_glue(params.glue_args)
     lake_root = params.lake_root or (DEFAULT_LAKE_ROOT if glue else stack.lake_root)
     run: Run | None = None

@@ -14,7 +14,7 @@ from typing import IO, Any
 from pyspark.sql import SparkSession
 
 from retail_etl.errors import EtlError
-from retail_etl.settings import JDBC_DRIVER_JAR, LocalStack
+from retail_etl.settings import JDBC_DRIVER_JAR, LocalEnvironment
 
 log = logging.getLogger(__name__)
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
@@ -37,7 +37,7 @@ def on_glue(glue_args: Mapping[str, str]) -> bool:
 _HELD: dict[Path, IO[str]] = {}
 
 
-def hold_local_catalog(stack: LocalStack) -> None:
+def hold_local_catalog(stack: LocalEnvironment) -> None:
     """Wait until no other process uses this stack's local catalog, then keep it to ourselves.
 
     The catalog is an embedded Derby database, which one process at a time may open: a second
@@ -67,7 +67,9 @@ def hold_local_catalog(stack: LocalStack) -> None:
     _HELD[path] = handle
 
 
-def local_spark(stack: LocalStack, app_name: str, shuffle_partitions: int = 8) -> SparkSession:
+def local_spark(
+    stack: LocalEnvironment, app_name: str, shuffle_partitions: int = 8
+) -> SparkSession:
     """A local SparkSession with the JDBC driver and a Hive metastore standing in for Glue's."""
     stack.home.mkdir(parents=True, exist_ok=True)
     hold_local_catalog(stack)
@@ -97,6 +99,42 @@ def local_spark(stack: LocalStack, app_name: str, shuffle_partitions: int = 8) -
     return spark
 
 
+def rehearsal_spark(env: LocalEnvironment, app_name: str) -> SparkSession:
+    """A local SparkSession shaped as a Glue 5.1 job's, for the rehearsal: no Hive catalog (the
+    jobs run without --enable-glue-datacatalog and call the Glue API themselves), and `s3://`
+    served by Hadoop's S3A, which Glue 5.1 made its default S3 connector in place of EMRFS
+    ("Migrating AWS Glue for Spark jobs to AWS Glue version 5.1"), here at `env.aws_endpoint`.
+
+    S3A takes its credentials from the environment (the role session the rehearsal gives the
+    job run); the endpoint is plain HTTP on 127.0.0.1, path-style, as moto serves it.
+    """
+    if not env.spark_jars:
+        raise EtlError("RETAIL_SPARK_JARS is not set: the rehearsal needs hadoop-aws (make setup)")
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master("local[2]")
+        .config("spark.jars", ",".join((JDBC_DRIVER_JAR, *env.spark_jars)))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        )
+        .config("spark.hadoop.fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem")
+        .config("spark.hadoop.fs.s3a.endpoint", str(env.aws_endpoint))
+        .config("spark.hadoop.fs.s3a.path.style.access", "true")
+        .config("spark.hadoop.fs.s3a.connection.ssl.enabled", "false")
+        .config("spark.hadoop.fs.s3a.attempts.maximum", "2")
+        .config("spark.hadoop.fs.s3a.retry.limit", "2")
+    )
+    for key, value in COMMON_CONF.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    check_jvm_time_zone(spark)
+    return spark
+
+
 def check_jvm_time_zone(spark: SparkSession) -> None:
     """Refuse to run when the JVM's zone is not UTC (e.g. spark-submit without the option)."""
     zone = spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID()  # type: ignore[union-attr]
@@ -116,7 +154,9 @@ class Runtime:
     glue_job: Any = None
 
     @classmethod
-    def start(cls, job_name: str, glue_args: Mapping[str, str], stack: LocalStack) -> Runtime:
+    def start(cls, job_name: str, glue_args: Mapping[str, str], stack: LocalEnvironment) -> Runtime:
+        if on_glue(glue_args) and stack.aws_endpoint:
+            return cls(rehearsal_spark(stack, job_name))
         if on_glue(glue_args):
             return cls._start_glue(job_name, glue_args)
         return cls(local_spark(stack, job_name))

@@ -1,6 +1,6 @@
-"""Where things are: the source database, the lake root and the local stand-ins for AWS.
+"""Where things are: the source database, the lake root and the local environment.
 
-The environment is read in one place, `LocalStack.from_environ`, called by entrypoints only.
+The environment is read in one place, `LocalEnvironment.from_environ`, called by entrypoints only.
 """
 
 from __future__ import annotations
@@ -61,13 +61,20 @@ def source_from_secrets_manager(secret_id: str, client: Any = None) -> SourceDb:
 
 
 @dataclass(frozen=True)
-class LocalStack:
-    """The local stand-in for the cloud: a throwaway PostgreSQL, a folder lake, a Hive catalog."""
+class LocalEnvironment:
+    """Where a job runs when not on Glue: a throwaway PostgreSQL, a folder lake, a Hive catalog.
+
+    With `aws_endpoint` (AWS_ENDPOINT_URL, which boto3 reads too) a job given Glue's arguments
+    runs as on Glue against that endpoint instead of AWS: the rehearsal's moto server, with
+    `s3://` through S3A from `spark_jars` (RETAIL_SPARK_JARS, comma-separated).
+    """
 
     home: Path
     source: SourceDb
     lake_root: str
     catalog_database: str = CATALOG_DATABASE_LOCAL
+    aws_endpoint: str | None = None
+    spark_jars: tuple[str, ...] = ()
 
     @property
     def pg_data(self) -> Path:
@@ -82,7 +89,7 @@ class LocalStack:
         return self.home / "metastore_db"
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str], cwd: Path | None = None) -> LocalStack:
+    def from_environ(cls, environ: Mapping[str, str], cwd: Path | None = None) -> LocalEnvironment:
         """Defaults put everything under `.local/` of the working directory (the repo in `make`)."""
         home = Path(environ.get("RETAIL_ETL_HOME") or (cwd or Path.cwd()) / ".local").resolve()
         source = SourceDb(
@@ -94,7 +101,14 @@ class LocalStack:
         )
         lake_root = environ.get("RETAIL_LAKE_ROOT") or str(home / "lake")
         database = environ.get("RETAIL_CATALOG_DATABASE") or CATALOG_DATABASE_LOCAL
-        return cls(home=home, source=source, lake_root=lake_root, catalog_database=database)
+        return cls(
+            home=home,
+            source=source,
+            lake_root=lake_root,
+            catalog_database=database,
+            aws_endpoint=environ.get("AWS_ENDPOINT_URL") or None,
+            spark_jars=tuple(j for j in environ.get("RETAIL_SPARK_JARS", "").split(",") if j),
+        )
 
     def facts(self) -> dict[str, Any]:
         """What `retail-etl info` prints."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need, and nothing that is already there:
-# Java 17, PostgreSQL's server, Debian's PostgreSQL JDBC driver, .venv with the pinned packages,
-# and .tools with the pinned security scanners (checkov, hadolint).
+# Java 17, PostgreSQL's server, Debian's PostgreSQL JDBC driver, Maven, .venv with the pinned
+# packages, .tools with the pinned security scanners (checkov, hadolint), and the S3A jars of
+# scripts/jars.txt in ~/.cache/retail-etl/jars.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
   || missing+=(postgresql)
 [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -48,3 +50,23 @@ if [ ! -f "$tools_stamp" ] || [ scripts/scanners.txt -nt "$tools_stamp" ]; then
   touch "$tools_stamp"
   echo "bootstrap: .tools ready (checkov, hadolint)"
 fi
+
+# The jars Glue 5.1 has and PySpark lacks (S3A), pinned with their SHA-256, fetched once.
+jars=${HOME}/.cache/retail-etl/jars
+mkdir -p "$jars"
+grep -v '^#' scripts/jars.txt | while read -r coordinate sha256; do
+  [ -n "$coordinate" ] || continue
+  IFS=: read -r _group artifact version <<<"$coordinate"
+  jar="$jars/$artifact-$version.jar"
+  if [ -f "$jar" ] && echo "$sha256  $jar" | sha256sum --check --status; then
+    continue
+  fi
+  echo "bootstrap: fetching $coordinate with Maven"
+  mvn --batch-mode --quiet dependency:copy -Dartifact="$coordinate" -Dtransitive=false \
+    -DoutputDirectory="$jars" >/dev/null
+  if ! echo "$sha256  $jar" | sha256sum --check --status; then
+    echo "bootstrap: $jar does not have the SHA-256 scripts/jars.txt pins ($sha256)" >&2
+    rm -f "$jar"
+    exit 1
+  fi
+done

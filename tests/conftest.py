@@ -22,7 +22,7 @@ from retail_etl.lake import RUNS_FOLDER, Lake, LakeTable
 from retail_etl.localpg import LocalPostgres
 from retail_etl.publish import HiveCatalog
 from retail_etl.runtime import local_spark
-from retail_etl.settings import LocalStack, SourceDb
+from retail_etl.settings import LocalEnvironment, SourceDb
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "jobs"))  # the Glue entrypoints are scripts, not a package
@@ -68,14 +68,14 @@ def pg() -> Iterator[LocalPostgres]:
 
 
 @pytest.fixture(scope="session")
-def stack(pg: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def stack(pg: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> LocalEnvironment:
     home = tmp_path_factory.mktemp("stack")
     source = SourceDb("127.0.0.1", pg.port, pg.database, pg.user)
-    return LocalStack(home=home, source=source, lake_root=str(home / "lake"))
+    return LocalEnvironment(home=home, source=source, lake_root=str(home / "lake"))
 
 
 @pytest.fixture(scope="session")
-def spark(stack: LocalStack):  # type: ignore[no-untyped-def]
+def spark(stack: LocalEnvironment):  # type: ignore[no-untyped-def]
     session = local_spark(stack, "retail-etl-tests", shuffle_partitions=2)
     yield session
     session.stop()
@@ -173,7 +173,7 @@ def sql_all(pg: LocalPostgres, query: str, params: tuple = ()) -> list[tuple]:
 
 @pytest.fixture
 def job_env(stack, seeded, tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
-    """Point the entrypoints' LocalStack at the suite's PostgreSQL and a fresh lake."""
+    """Point the entrypoints' LocalEnvironment at the suite's PostgreSQL and a fresh lake."""
     lake_root = tmp_path / "lake"
     monkeypatch.setenv("RETAIL_ETL_HOME", str(stack.home))
     monkeypatch.setenv("RETAIL_PG_PORT", str(stack.source.port))

@@ -7,7 +7,6 @@ nothing here changes moto outside the tests that ask for it.
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_glue,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+from orchestration.rehearsal import moto_bridge
 
 # AWS reports a finished crawl in GetCrawler's LastCrawl.Status as SUCCEEDED, CANCELLED or
 # FAILED; moto reports its internal crawl states instead.
@@ -58,27 +59,8 @@ class Clock:
 
 
 def install(monkeypatch: pytest.MonkeyPatch, script: CrawlScript, clock: Clock) -> None:
-    # 1. moto's optimized Glue integration crashes on `.sync`: it tears down a callback endpoint
-    #    that only `.waitForTaskToken` creates ('NoneType' object has no attribute
-    #    'interrupt_all'). AWS polls GetJobRun until the run ends; so does this replacement.
-    def glue_sync(self, env, resource_runtime_part, normalised_parameters, state_credentials):  # type: ignore[no-untyped-def]
-        task_output = env.stack.pop()
-        self.timeout.eval(env=env)
-        env.stack.pop()
-        env.stack.append(task_output)
-        resolve = self._build_sync_resolver(
-            env=env,
-            resource_runtime_part=resource_runtime_part,
-            normalised_parameters=normalised_parameters,
-            state_credentials=state_credentials,
-        )
-        while env.is_running():
-            outcome = resolve()
-            if outcome:
-                env.stack.append(outcome)
-                return
-            time.sleep(0.01)
-
+    # 1. moto's `.sync` Glue integration, polled as AWS polls it (orchestration/rehearsal).
+    glue_sync = moto_bridge.glue_sync(poll_seconds=0.01)
     monkeypatch.setattr(
         state_task_service_glue.StateTaskServiceGlue, "_eval_integration_pattern", glue_sync
     )

@@ -370,12 +370,22 @@ def test_plan_shows_a_template_change_as_a_diff(session, artifacts, monkeypatch)
     assert changed == ['-        "RetentionInDays": 90,', '+        "RetentionInDays": 30,']
 
 
-def test_a_role_glue_cannot_assume_yet_is_retried_once_saying_why(  # type: ignore[no-untyped-def]
-    session, artifacts, monkeypatch
+@pytest.mark.parametrize(
+    ("resource", "kind", "reason"),
+    [
+        ("CrRetailFactdataSales", "AWS::Glue::Crawler",
+         "Service is unable to assume provided role. Please verify role's TrustPolicy"),
+        ("DailyBatchStateMachine", "AWS::StepFunctions::StateMachine",
+         "The state machine IAM Role is not authorized to access the Log Destination"),
+    ],
+    ids=["glue", "states"],
+)  # fmt: skip
+def test_a_role_its_service_cannot_use_yet_is_retried_once_saying_why(  # type: ignore[no-untyped-def]
+    session, artifacts, monkeypatch, resource, kind, reason
 ) -> None:
-    # AWS: CreateCrawler right after its role is created can fail with "Service is unable to
-    # assume provided role" while IAM propagates, and the first create rolls back. moto never
-    # does, so the first execution is made to end that way.
+    # AWS: a crawler or a logging state machine created right after its role can fail while IAM
+    # propagates, and the first create rolls back. moto never does, so the first execution is
+    # made to end that way.
     backend = cloudformation_backends[ACCOUNT][REGION]
     original = type(backend).execute_change_set
     calls = {"n": 0}
@@ -386,10 +396,8 @@ def test_a_role_glue_cannot_assume_yet_is_retried_once_saying_why(  # type: igno
         if calls["n"] == 1:
             stack = moto_stack()
             stack.events.append(
-                Event(stack.stack_id, stack.name, "CrRetailFactdataSales", "",
-                      "AWS::Glue::Crawler", "CREATE_FAILED",
-                      "Service is unable to assume provided role. Please verify role's "
-                      "TrustPolicy", None)
+                Event(stack.stack_id, stack.name, resource, "", kind, "CREATE_FAILED", reason,
+                      None)
             )  # fmt: skip
             stack._add_stack_event("ROLLBACK_IN_PROGRESS", "The following resource(s) failed")
             stack._add_stack_event("ROLLBACK_COMPLETE")
@@ -403,8 +411,8 @@ def test_a_role_glue_cannot_assume_yet_is_retried_once_saying_why(  # type: igno
 
     assert calls["n"] == 2
     (retry,) = [line for line in said if "trying once more" in line]
-    assert "CrRetailFactdataSales: Service is unable to assume provided role" in retry
-    assert "IAM role had not reached Glue" in retry
+    assert f"{resource}: {reason}" in retry
+    assert "IAM role had not reached the service" in retry
 
 
 def test_a_failure_that_is_not_iam_propagation_is_not_retried(

@@ -229,8 +229,8 @@ def test_a_second_local_spark_process_waits_for_the_catalog_and_then_runs(tmp_pa
     script = (
         "import os, sys, time\n"
         "from retail_etl.runtime import local_spark\n"
-        "from retail_etl.settings import LocalStack\n"
-        "spark = local_spark(LocalStack.from_environ(os.environ), 'lock-test')\n"
+        "from retail_etl.settings import LocalEnvironment\n"
+        "spark = local_spark(LocalEnvironment.from_environ(os.environ), 'lock-test')\n"
         "spark.sql('CREATE DATABASE IF NOT EXISTS lock_test')\n"
         "print('ran', flush=True)\n"
         "time.sleep(float(sys.argv[1]))\n"

@@ -73,8 +73,8 @@ from datetime import date
 from retail_etl.lake import LakeTable
 from retail_etl.publish import HiveCatalog, day_location
 from retail_etl.runtime import local_spark
-from retail_etl.settings import LocalStack
-stack = LocalStack.from_environ(os.environ)
+from retail_etl.settings import LocalEnvironment
+stack = LocalEnvironment.from_environ(os.environ)
 spark = local_spark(stack, "reader")
 catalog = HiveCatalog(spark, stack.catalog_database)
 found = {}
