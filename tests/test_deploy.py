@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,27 @@ def test_trigger_zip_runs_on_its_own(artifacts, tmp_path: Path, monkeypatch) -> 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == str(tmp_path / "retail_etl" / "__init__.py")
     assert "datetime.date(2015, 1, 5)" in done.stdout
+
+
+def test_trigger_zip_needs_no_time_zone_database(artifacts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Some Lambda images ship no zoneinfo files: the schedule's day must not need them."""
+    (bundle,) = [a.path for a in artifacts if a.kind == "lambda"]
+    shutil.unpack_archive(bundle, tmp_path, "zip")
+    import subprocess
+    import sys
+
+    event = (
+        "{'source': 'aws.events', 'detail-type': 'Scheduled Event', 'time': '2015-01-05T15:00:00Z'}"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c",
+         "import sys; sys.path.insert(0, '.'); import trigger; "
+         f"print(trigger.requested_days({event}).days)"],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PYTHONTZPATH": str(tmp_path / "no-zoneinfo")},  # no database at all
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "datetime.date(2015, 1, 5)" in done.stdout  # 00:00 on the 6th in Seoul: the 5th
 
 
 def test_the_template_is_too_large_for_a_request_body(session) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import boto3
 import pytest
+from iam_check import calls_checked_as
 from moto import mock_aws
 
 from retail_etl.errors import EtlError
@@ -17,8 +18,9 @@ DAY = date(2015, 1, 5)
 
 
 @pytest.fixture
-def glue(aws_env):  # type: ignore[no-untyped-def]
-    with mock_aws():
+def glue(aws_env, monkeypatch):  # type: ignore[no-untyped-def]
+    # every call GlueCatalog makes here is checked against the Glue role (tests/iam_check.py)
+    with mock_aws(), calls_checked_as(monkeypatch, "GlueRole", {"Prefix": "test"}):
         client = boto3.client("glue")
         client.create_database(DatabaseInput={"Name": DATABASE})
         for table in ("factdata_balju", "silver_dailybalju"):

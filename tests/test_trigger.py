@@ -8,6 +8,7 @@ from datetime import date
 
 import boto3
 import pytest
+from iam_check import calls_checked_as
 from moto import mock_aws
 
 from orchestration import resources as r
@@ -17,7 +18,8 @@ from retail_etl.params import DayRange
 
 @pytest.fixture
 def sfn(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    with mock_aws():
+    # every call the trigger makes here is checked against its role (tests/iam_check.py)
+    with mock_aws(), calls_checked_as(monkeypatch, "TriggerRole", {"Prefix": "test"}):
         client = boto3.client("stepfunctions")
         arn = client.create_state_machine(
             name=r.state_machine_name("test"),
