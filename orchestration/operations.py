@@ -37,7 +37,7 @@ MESSAGE_PATHS = {
 }
 MESSAGE_TEMPLATE = (
     "hist-retail daily batch <status>: execution <name> at <time>. Input (day or range): "
-    "<input>. Error: <error>. Cause (the failed step first): <cause>. Console: "
+    "<input>. Error: <error>. Cause (each failed branch, its step first): <cause>. Console: "
     "https://<region>.console.aws.amazon.com/states/home?region=<region>"
     "#/v2/executions/details/<execution>"
 )

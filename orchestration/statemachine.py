@@ -10,8 +10,10 @@ chunks that a Map runs one after another; each chunk runs the branches of `retai
 each job writes, checks its gates and publishes its days through the catalog itself. The crawler
 option (`CATALOG=crawlers`) is the seed's flow: d2s -> crawl raw -> s2s -> crawl silver (the
 three sales crawls in a nested Parallel). A chunk's state carries only its first and last day
-and the small parts of each task result that later states read; every failure ends in the
-top-level Fail state with the failed step's name, its chunk, error and cause.
+and the small parts of each task result that later states read. A failed step ends its own
+branch only: the other branch's jobs run on and publish; after the Parallel the chunk fails,
+and the execution with it, with the first failed branch's error and a cause that names every
+branch that failed, its step, its chunk and its error.
 """
 
 from __future__ import annotations
@@ -291,12 +293,13 @@ def crawl_entry(prefix: str, crawler: r.Crawler) -> str:
 
 
 def _branch_failed(prefix: str) -> tuple[str, States]:
-    """Per-branch end of failure: name the step, then fail the branch with its error and cause."""
+    """The end of a failed crawl inside a branch's nested Parallel: it fails that Parallel,
+    whose Catch ends the branch failed (`_branch_outcome`); the other branch runs on."""
     failed = f"{prefix}: failed"
     return failed, {
         failed: {
             "Type": "Fail",
-            "Comment": "Fails the branch, and so the Parallel, with the step's error and cause",
+            "Comment": "Fails the nested crawls, and so the branch, with the crawl's error",
             "ErrorPath": "$.error.Error",
             "CausePath": "$.error.Cause",
         }
@@ -306,6 +309,36 @@ def _branch_failed(prefix: str) -> tuple[str, States]:
 def _done(prefix: str) -> tuple[str, States]:
     done = f"{prefix}: done"
     return done, {done: {"Type": "Succeed"}}
+
+
+def _branch_outcome(prefix: str) -> tuple[str, str, States]:
+    """A top-level branch ends on its own, failed or not, so that a failure in one branch never
+    stops the other's running job (a Fail state would fail the Parallel, which stops every
+    branch). Each outcome says whether it failed and, if so, its error and a note for the
+    chunk's cause; the chunk fails after the Parallel, naming every branch that failed."""
+    done, failed = f"{prefix}: done", f"{prefix}: failed"
+    return (
+        done,
+        failed,
+        {
+            done: {
+                "Type": "Pass",
+                "Parameters": {"branch": prefix, "failed": False, "Error": "", "note": ""},
+                "End": True,
+            },
+            failed: {
+                "Type": "Pass",
+                "Comment": "Ends the branch with its step's error; the other branch runs on",
+                "Parameters": {
+                    "branch": prefix,
+                    "failed": True,
+                    "Error.$": "$.error.Error",
+                    "note.$": f"States.Format('[{prefix} branch failed] {{}} ', $.error.Cause)",
+                },
+                "End": True,
+            },
+        },
+    )
 
 
 def _job_arguments(step: flow.Step, crawlers: bool) -> dict[str, str]:
@@ -318,8 +351,7 @@ def branch(b: flow.Branch, crawlers: bool = False) -> dict[str, Any]:
     """One branch of `retail_etl.flow.FLOW`: its jobs in order, each followed, with the crawler
     option, by the crawl of the tables it wrote (several at once in a nested Parallel)."""
     p = b.name
-    failed, fail_states = _branch_failed(p)
-    done, done_states = _done(p)
+    done, failed, outcome_states = _branch_outcome(p)
     states: States = {}
     names = [f"{p}: {step.name}" for step in b.steps]
     for n, step in enumerate(b.steps):
@@ -338,7 +370,7 @@ def branch(b: flow.Branch, crawlers: bool = False) -> dict[str, Any]:
                 p, step.name, step.job.name, _job_arguments(step, crawlers), first_crawl, failed
             )
         )
-    return {"StartAt": names[0], "States": {**states, **done_states, **fail_states}}
+    return {"StartAt": names[0], "States": {**states, **outcome_states}}
 
 
 def _crawl_in_parallel(p: str, crawlers: list[r.Crawler], failed: str, done: str) -> State:
@@ -364,6 +396,67 @@ def _crawl_in_parallel(p: str, crawlers: list[r.Crawler], failed: str, done: str
         "ResultPath": None,
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],
         "Next": done,
+    }
+
+
+def _chunk_states(crawlers: bool) -> States:
+    """A chunk: the branches in parallel, each ending on its own; then the chunk fails if any
+    branch failed, with the first failed branch's error and every failed branch's note."""
+    # Each branch's outcome under its name, not its index: AWS reads `$.branches[0].failed` in a
+    # Choice, but moto's interpreter finds no value there; by name both do.
+    outcomes = [f"$.branches.{b.name}" for b in flow.FLOW]
+    cause = (
+        "States.Format('"
+        + "{}" * len(outcomes)
+        + "', "
+        + ", ".join(f"{o}.note" for o in outcomes)
+        + ")"
+    )
+    name_it = {
+        f"{b.name} failed: fail the chunk": {
+            "Type": "Pass",
+            "Parameters": {"Error.$": f"{o}.Error", "Cause.$": cause},
+            "ResultPath": "$.error",
+            "Next": "Chunk failed",
+        }
+        for b, o in zip(flow.FLOW, outcomes, strict=True)
+    }
+    return {
+        "Daily batch": {
+            "Type": "Parallel",
+            "Branches": [branch(b, crawlers) for b in flow.FLOW],
+            "ResultSelector": {f"{b.name}.$": f"$[{i}]" for i, b in enumerate(flow.FLOW)},
+            "ResultPath": "$.branches",
+            "Catch": [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Chunk failed"}
+            ],
+            "Next": "Did every branch succeed?",
+        },
+        "Did every branch succeed?": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "And": [{"Variable": f"{o}.failed", "BooleanEquals": False} for o in outcomes],
+                    "Next": "Chunk done",
+                }
+            ],
+            "Default": "Which branch failed first?",
+        },
+        "Which branch failed first?": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": f"{o}.failed", "BooleanEquals": True, "Next": name}
+                for o, name in zip(outcomes, name_it, strict=True)
+            ],
+            "Default": "Chunk failed",
+        },
+        **name_it,
+        "Chunk done": {"Type": "Succeed"},
+        "Chunk failed": {
+            "Type": "Fail",
+            "ErrorPath": "$.error.Error",
+            "CausePath": "$.error.Cause",
+        },
     }
 
 
@@ -399,26 +492,7 @@ def definition(crawlers: bool = False) -> dict[str, Any]:
     flow: the jobs write in place and each table is crawled after its job.
     """
     shape = "d2s job -> crawl -> s2s job -> crawl(s)" if crawlers else "d2s job -> s2s job"
-    batch = {
-        "StartAt": "Daily batch",
-        "States": {
-            "Daily batch": {
-                "Type": "Parallel",
-                "Branches": [branch(b, crawlers) for b in flow.FLOW],
-                "ResultPath": None,
-                "Catch": [
-                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Chunk failed"}
-                ],
-                "Next": "Chunk done",
-            },
-            "Chunk done": {"Type": "Succeed"},
-            "Chunk failed": {
-                "Type": "Fail",
-                "ErrorPath": "$.error.Error",
-                "CausePath": "$.error.Cause",
-            },
-        },
-    }
+    batch = {"StartAt": "Daily batch", "States": _chunk_states(crawlers)}
     return {
         "Comment": (
             "hist-retail batch for one EXTRACT_DATE or a range of days, in chunks one after "
@@ -483,7 +557,9 @@ def render_mermaid() -> str:
         f'  b_s2s["{r.BALJU_S2S_JOB}<br/>write, gates, publish"] --> ok([succeeded])',
         f'  s_d2s["{r.D2S_JOB}<br/>TARGET_DATA=sales<br/>write, gates, publish"] --> s_s2s',
         f'  s_s2s["{r.SALES_S2S_JOB}<br/>write 3, gates, publish 3"] --> ok',
-        "  b_d2s & b_s2s & s_d2s & s_s2s -. error .-> failed([failed: step, error, cause])",
+        "  b_d2s & b_s2s -. error .-> b_end([balju branch ends failed])",
+        "  s_d2s & s_s2s -. error .-> s_end([sales branch ends failed])",
+        "  b_end & s_end -. after both branches .-> failed([failed: every failed branch named])",
         '  subgraph option["CATALOG=crawlers: a crawl after each job"]',
         f'    c_raw["{crawl["factdata_balju"]}<br/>{crawl["factdata_sales"]}"]',
         '    c_silver["' + "<br/>".join(crawl[t] for t in list(crawl)[2:]) + '"]',

@@ -90,7 +90,8 @@ def test_the_failure_message_names_the_day_the_step_the_error_and_links_the_exec
     (target,) = RESOURCES["FailedRunRule"]["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": "AlertTopic"}
     cause = (
-        'sales: extract (d2s) [jb_retail_factdata_d2s]: {"Error":"States.TaskFailed","Cause":'
+        "[sales branch failed] sales: extract (d2s) [jb_retail_factdata_d2s]: "
+        '{"Error":"States.TaskFailed","Cause":'
         '"... jb_retail_factdata_d2s: error: gate failed: factdata_sales 2015-01-05: '
         'RowCountMatch rows: expected 802, found 801"}'
     )
@@ -101,7 +102,10 @@ def test_the_failure_message_names_the_day_the_step_the_error_and_links_the_exec
     assert message.startswith("hist-retail daily batch FAILED: execution hist-retail-2015-01-05")
     assert '{"EXTRACT_DATE": "2015-01-05"}' in message  # the day
     assert "Error: GlueJobFailed." in message
-    assert "Cause (the failed step first): sales: extract (d2s) [jb_retail_factdata_d2s]" in message
+    assert (
+        "Cause (each failed branch, its step first): [sales branch failed] sales: extract (d2s) "
+        "[jb_retail_factdata_d2s]" in message
+    )
     assert "RowCountMatch rows: expected 802, found 801" in message
     assert message.endswith(
         "https://ap-northeast-2.console.aws.amazon.com/states/home?region=ap-northeast-2"

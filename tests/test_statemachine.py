@@ -269,9 +269,9 @@ def test_a_failed_job_run_fails_the_run_with_its_error(flow: Flow, monkeypatch) 
 
     assert result["status"] == "FAILED"
     assert result["error"] == "GlueJobFailed", result.get("cause")
-    step = f"balju: build silver (s2s) [{r.BALJU_S2S_JOB}] for {DAY}..{DAY}: "
+    step = f"[balju branch failed] balju: build silver (s2s) [{r.BALJU_S2S_JOB}] for {DAY}..{DAY}: "
     assert result["cause"].startswith(step)
-    caught = json.loads(result["cause"].removeprefix(step))
+    caught = json.loads(result["cause"].removeprefix(step).strip())
     assert caught["Error"] == "States.TaskFailed"
     assert "division by zero" in caught["Cause"]
     assert flow.crawls(r.CRAWLERS["silver_dailybalju"].name) == 0
@@ -398,6 +398,58 @@ def test_a_failed_gate_fails_the_default_flow_with_the_jobs_line(  # type: ignor
     assert (result["status"], result["error"]) == ("FAILED", "GlueJobFailed")
     assert "RowCountMatch rows: expected 802, found 801" in result["cause"]
     assert default_flow.job_runs(r.SALES_S2S_JOB) == []
+
+
+def fail_runs_with(monkeypatch, job_name: str, target: str | None, message: str) -> None:  # type: ignore[no-untyped-def]
+    """Runs of `job_name` (of one TARGET_DATA only, when given) end FAILED with `message`."""
+    from moto.glue import models as glue_models
+
+    original = glue_models.FakeJob.start_job_run
+
+    def start_job_run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        run_id = original(self, *args, **kwargs)
+        run = self.job_runs[-1]
+        if self.name == job_name and (
+            target is None or run.arguments.get("--TARGET_DATA") == target
+        ):
+            run._transitions = [("STARTING", "RUNNING"), ("RUNNING", "FAILED")]
+            as_dict = run.as_dict
+            run.as_dict = lambda: {**as_dict(), "ErrorMessage": message}
+        return run_id
+
+    monkeypatch.setattr(glue_models.FakeJob, "start_job_run", start_job_run)
+
+
+def test_a_failed_branch_lets_the_other_finish_and_the_execution_names_it(  # type: ignore[no-untyped-def]
+    default_flow: Flow, monkeypatch
+) -> None:
+    line = (
+        "jb_retail_factdata_d2s: error: gate failed: factdata_balju 2015-01-05: RowCountMatch "
+        "rows: expected 400, found 399"
+    )
+    fail_runs_with(monkeypatch, r.D2S_JOB, "balju", line)
+
+    result = default_flow.run()
+
+    assert (result["status"], result["error"]) == ("FAILED", "GlueJobFailed")
+    assert result["cause"].startswith("[balju branch failed] balju: extract (d2s)")
+    assert "expected 400, found 399" in result["cause"]
+    assert "sales branch failed" not in result["cause"]
+    # the sales branch ran to its end: its silver job ran, and succeeded
+    (sales_s2s,) = default_flow.glue.get_job_runs(JobName=r.SALES_S2S_JOB)["JobRuns"]
+    assert sales_s2s["JobRunState"] == "SUCCEEDED"
+    assert default_flow.job_runs(r.BALJU_S2S_JOB) == []
+    assert "sales: done" in result["entered"]
+
+
+def test_both_branches_failing_are_both_named(default_flow: Flow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    fail_runs_with(monkeypatch, r.D2S_JOB, None, "source unavailable")
+
+    result = default_flow.run()
+
+    assert (result["status"], result["error"]) == ("FAILED", "GlueJobFailed")
+    assert result["cause"].startswith("[balju branch failed] balju: extract (d2s)")
+    assert "[sales branch failed] sales: extract (d2s)" in result["cause"]
 
 
 def test_a_range_runs_as_one_chunk_with_the_range_passed_to_both_jobs(default_flow: Flow) -> None:
