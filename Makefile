@@ -25,7 +25,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
 .PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench bench-backfill docker-test \
-	rehearse statemachine deploy deploy-plan destroy
+	rehearse catalog-restore statemachine deploy deploy-plan destroy
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,9 @@ history: setup ## the recent job runs (of DATE=...): status, rows, gates, second
 
 crawl: setup ## register in-place day folders (--CATALOG crawlers runs) in the local catalog
 	@$(PY) -m retail_etl crawl
+
+catalog-restore: setup ## rebuild the local catalog's days from the lake's run records (GLUE=1 LAKE_ROOT=s3://...: Glue's)
+	@$(PY) -m retail_etl catalog restore $(if $(GLUE),--glue) $(if $(LAKE_ROOT),--lake-root $(LAKE_ROOT))
 
 sql: setup ## run Spark SQL on the local catalog: make sql Q="select ..."
 	@$(PY) -m retail_etl sql "$(Q)"
@@ -104,7 +107,7 @@ deploy-plan: setup ## show what `make deploy` would change, changing nothing
 	@test -n "$(PREFIX)" || { echo "make deploy-plan: PREFIX=... is required" >&2; exit 2; }
 	@$(PY) -m orchestration.deploy plan $(DEPLOY_ARGS)
 
-destroy: setup ## delete the stack and wait until it is gone (the artifacts bucket and the lake stay)
+destroy: setup ## delete the stack and wait until it is gone (the catalog, the artifacts bucket and the lake stay)
 	@test -n "$(PREFIX)" || { echo "make destroy: PREFIX=... is required" >&2; exit 2; }
 	@$(PY) -m orchestration.deploy destroy --prefix $(PREFIX) $(if $(REGION),--region $(REGION))
 

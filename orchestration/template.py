@@ -125,10 +125,17 @@ PARQUET = {
 }
 
 
+# The catalog is the only record of which run folder is a table's day: a deleted stack, or an
+# update that replaces a table, must not take the partitions with it. Retained resources stay
+# when the stack goes; a new stack adopts them by import (README, "First deploy").
+RETAINED = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+
+
 def table(spec: contract.TableContract) -> Json:
     """A catalog table declared from the contract's types: none is ever inferred."""
     return {
         "Type": "AWS::Glue::Table",
+        **RETAINED,
         "Properties": {
             "CatalogId": ref("AWS::AccountId"),
             "DatabaseName": ref("LakeDatabase"),
@@ -176,6 +183,7 @@ def template() -> Json:
     resources: Json = {
         "LakeDatabase": {
             "Type": "AWS::Glue::Database",
+            **RETAINED,
             "Properties": {
                 "CatalogId": ref("AWS::AccountId"),
                 "DatabaseInput": {"Name": r.GLUE_DATABASE, "Description": "hist-retail data lake"},

@@ -52,6 +52,7 @@ class Run:
     outputs: list[Output] = field(default_factory=list)
     switches: list[Switch] = field(default_factory=list)
     rolled_forward: list[str] = field(default_factory=list)
+    rolled_forward_switches: list[tuple[str, Switch]] = field(default_factory=list)
     _clock: float = field(default_factory=time.monotonic)
 
     def prepare(self, tables: Iterable[LakeTable]) -> None:
@@ -59,7 +60,9 @@ class Run:
         tables = list(tables)
         for table in tables:
             self.catalog.ensure_table(table, self.lake.location(table))
-        self.rolled_forward += roll_forward(self.lake, self.catalog, tables)
+        self.rolled_forward += roll_forward(
+            self.lake, self.catalog, tables, self.rolled_forward_switches
+        )
 
     def read_published(self, table: LakeTable, days: Sequence[date]) -> DataFrame | None:
         """The days of `table` that the catalog publishes, with each row's `extract_date`
@@ -146,6 +149,9 @@ class Run:
             "gates": [g.as_record() for g in self.gate_results],
             "published": [s.as_record() for s in self.switches],
             "rolled_forward": self.rolled_forward,
+            "rolled_forward_published": [
+                {**s.as_record(), "run_id": run_id} for run_id, s in self.rolled_forward_switches
+            ],
         }
 
     def save(self, error: BaseException | None = None) -> dict[str, Any]:

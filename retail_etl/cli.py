@@ -81,6 +81,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="register in-place day folders (written with --CATALOG crawlers) in the catalog",
     )
 
+    catalog = sub.add_parser(
+        "catalog",
+        help="catalog upkeep: `catalog restore` rebuilds every table's days from the run records",
+    )
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    restore = catalog_sub.add_parser(
+        "restore",
+        help="point every table's days at the folders the run records say were published",
+        description=(
+            "Rebuild a lost or emptied catalog from the lake alone: for every table and day, the "
+            "newest run that published it (from _audit/runs/), unless its folder is gone since; "
+            "forward only (a day published by a newer run is left alone), batched. Locally the "
+            "Hive catalog of RETAIL_ETL_HOME; with --glue the Glue Data Catalog's hist-retail "
+            "(its tables as the stack declares them), the lake at --lake-root s3://BUCKET read "
+            "through S3A with the environment's AWS credentials."
+        ),
+    )
+    restore.add_argument(
+        "--glue", action="store_true", help="the Glue Data Catalog, not the local one"
+    )
+    restore.add_argument(
+        "--lake-root", help="the lake root (default: the local lake; s3://... with --glue)"
+    )
+
     sql = sub.add_parser("sql", help="run Spark SQL against the local catalog and print the result")
     sql.add_argument("query", help="e.g. 'select * from hist_retail.silver_dailysales_store'")
     sql.add_argument("--limit", type=int, default=50, help="rows to show (50)")
@@ -235,6 +259,30 @@ def cmd_history(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog(stack: LocalEnvironment, args: argparse.Namespace) -> int:
+    from retail_etl import restore
+    from retail_etl.lake import ALL_TABLES, Lake
+    from retail_etl.publish import Catalog, GlueCatalog, HiveCatalog
+    from retail_etl.runtime import glue_like_spark, local_spark
+    from retail_etl.settings import CATALOG_DATABASE_GLUE
+
+    lake_root = args.lake_root or stack.lake_root
+    catalog: Catalog
+    if args.glue:
+        if not lake_root.startswith("s3://"):
+            raise ArgumentError(f"--glue needs --lake-root s3://BUCKET, not {lake_root!r}")
+        import boto3
+
+        spark = glue_like_spark(stack, "retail-etl-catalog-restore")
+        catalog = GlueCatalog(boto3.client("glue"), CATALOG_DATABASE_GLUE)
+    else:
+        spark = local_spark(stack, "retail-etl-catalog-restore")
+        catalog = HiveCatalog(spark, stack.catalog_database)
+    done = restore.restore(Lake(spark, lake_root), catalog, ALL_TABLES)
+    print(done.summary())
+    return 0
+
+
 def cmd_sql(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     from retail_etl.runtime import local_spark
 
@@ -251,5 +299,6 @@ COMMANDS = {
     "run": cmd_run,
     "history": cmd_history,
     "crawl": cmd_crawl,
+    "catalog": cmd_catalog,
     "sql": cmd_sql,
 }

@@ -433,8 +433,15 @@ def clean_up(
     return removed
 
 
-def roll_forward(lake: Lake, catalog: Catalog, tables: Iterable[LakeTable]) -> list[str]:
-    """Finish the publishes that a killed run left half done; returns their run ids."""
+def roll_forward(
+    lake: Lake,
+    catalog: Catalog,
+    tables: Iterable[LakeTable],
+    switched: list[tuple[str, Switch]] | None = None,
+) -> list[str]:
+    """Finish the publishes that a killed run left half done; returns their run ids, and adds
+    each (run id, switch) to `switched` (the rolling run's record keeps them: the killed run
+    wrote none, and a catalog restore reads what was published from the records)."""
     names = {t.name: t for t in tables}
     finished = []
     folder = f"{lake.root}/{AUDIT_FOLDER}/publishing"
@@ -452,7 +459,9 @@ def roll_forward(lake: Lake, catalog: Catalog, tables: Iterable[LakeTable]) -> l
         if missing:
             log.warning("run %s cannot be rolled forward: %s is gone", intent["run_id"], missing[0])
         else:
-            _switch(catalog, intent["run_id"], outputs)
+            done = _switch(catalog, intent["run_id"], outputs)
+            if switched is not None:
+                switched += [(intent["run_id"], s) for s in done]
             log.warning("rolled forward the publish of run %s", intent["run_id"])
         lake.remove(location)
         finished.append(intent["run_id"])

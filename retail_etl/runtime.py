@@ -99,17 +99,22 @@ def local_spark(
     return spark
 
 
-def rehearsal_spark(env: LocalEnvironment, app_name: str) -> SparkSession:
-    """A local SparkSession shaped as a Glue 5.1 job's, for the rehearsal: no Hive catalog (the
-    jobs run without --enable-glue-datacatalog and call the Glue API themselves), and `s3://`
-    served by Hadoop's S3A, which Glue 5.1 made its default S3 connector in place of EMRFS
-    ("Migrating AWS Glue for Spark jobs to AWS Glue version 5.1"), here at `env.aws_endpoint`.
+def glue_like_spark(env: LocalEnvironment, app_name: str) -> SparkSession:
+    """A local SparkSession shaped as a Glue 5.1 job's: no Hive catalog (the jobs run without
+    --enable-glue-datacatalog and call the Glue API themselves), and `s3://` served by Hadoop's
+    S3A, which Glue 5.1 made its default S3 connector in place of EMRFS ("Migrating AWS Glue for
+    Spark jobs to AWS Glue version 5.1"). The rehearsal's job runs use it with `aws_endpoint`
+    at moto's server (plain HTTP on 127.0.0.1, path-style, as moto serves it); `retail-etl
+    catalog restore --glue` uses it against AWS's own S3.
 
-    S3A takes its credentials from the environment (the role session the rehearsal gives the
-    job run); the endpoint is plain HTTP on 127.0.0.1, path-style, as moto serves it.
+    S3A takes its credentials from the environment (AWS_ACCESS_KEY_ID, ...; the role session
+    the rehearsal gives a job run) or the instance's role.
     """
     if not env.spark_jars:
-        raise EtlError("RETAIL_SPARK_JARS is not set: the rehearsal needs hadoop-aws (make setup)")
+        raise EtlError(
+            "RETAIL_SPARK_JARS is not set: s3:// needs hadoop-aws and the AWS SDK bundle "
+            "(make setup puts them in ~/.cache/retail-etl/jars)"
+        )
     builder = (
         SparkSession.builder.appName(app_name)
         .master("local[2]")
@@ -122,12 +127,15 @@ def rehearsal_spark(env: LocalEnvironment, app_name: str) -> SparkSession:
             f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J_CONFIG}",
         )
         .config("spark.hadoop.fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem")
-        .config("spark.hadoop.fs.s3a.endpoint", str(env.aws_endpoint))
-        .config("spark.hadoop.fs.s3a.path.style.access", "true")
-        .config("spark.hadoop.fs.s3a.connection.ssl.enabled", "false")
-        .config("spark.hadoop.fs.s3a.attempts.maximum", "2")
-        .config("spark.hadoop.fs.s3a.retry.limit", "2")
     )
+    if env.aws_endpoint:
+        builder = (
+            builder.config("spark.hadoop.fs.s3a.endpoint", env.aws_endpoint)
+            .config("spark.hadoop.fs.s3a.path.style.access", "true")
+            .config("spark.hadoop.fs.s3a.connection.ssl.enabled", "false")
+            .config("spark.hadoop.fs.s3a.attempts.maximum", "2")
+            .config("spark.hadoop.fs.s3a.retry.limit", "2")
+        )
     for key, value in COMMON_CONF.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -156,7 +164,7 @@ class Runtime:
     @classmethod
     def start(cls, job_name: str, glue_args: Mapping[str, str], stack: LocalEnvironment) -> Runtime:
         if on_glue(glue_args) and stack.aws_endpoint:
-            return cls(rehearsal_spark(stack, job_name))
+            return cls(glue_like_spark(stack, job_name))
         if on_glue(glue_args):
             return cls._start_glue(job_name, glue_args)
         return cls(local_spark(stack, job_name))

@@ -15,6 +15,8 @@ CATALOG_DATABASE_LOCAL = "hist_retail"  # Hive names cannot hold "-"
 CATALOG_DATABASE_GLUE = "hist-retail"
 JDBC_DRIVER_JAR = "/usr/share/java/postgresql.jar"
 DEFAULT_PG_PORT = 54329
+# Where `make setup` puts the jars of scripts/jars.txt (S3A), outside any clone.
+S3A_JARS_CACHE = Path.home() / ".cache" / "retail-etl" / "jars"
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class LocalEnvironment:
 
     With `aws_endpoint` (AWS_ENDPOINT_URL, which boto3 reads too) a job given Glue's arguments
     runs as on Glue against that endpoint instead of AWS: the rehearsal's moto server, with
-    `s3://` through S3A from `spark_jars` (RETAIL_SPARK_JARS, comma-separated).
+    `s3://` through S3A from `spark_jars` (RETAIL_SPARK_JARS, comma-separated; by default the
+    jars `make setup` put in S3A_JARS_CACHE).
     """
 
     home: Path
@@ -107,7 +110,8 @@ class LocalEnvironment:
             lake_root=lake_root,
             catalog_database=database,
             aws_endpoint=environ.get("AWS_ENDPOINT_URL") or None,
-            spark_jars=tuple(j for j in environ.get("RETAIL_SPARK_JARS", "").split(",") if j),
+            spark_jars=tuple(j for j in environ.get("RETAIL_SPARK_JARS", "").split(",") if j)
+            or tuple(str(p) for p in sorted(S3A_JARS_CACHE.glob("*.jar"))),
         )
 
     def facts(self) -> dict[str, Any]:

@@ -282,6 +282,19 @@ def test_glue_role_may_clean_up_what_s3a_leaves_of_a_failed_large_write() -> Non
     assert not allows("GlueRole", "s3:AbortMultipartUpload", "arn:aws:s3:::lake/_private/x")
 
 
+def test_the_catalog_outlives_the_stack() -> None:
+    """`make destroy`, or an update that replaces a table, leaves the database, the tables and
+    so their partitions (which run folder is each day)."""
+    catalog = {
+        n: res for n, res in RESOURCES.items() if res["Type"].startswith("AWS::Glue::Database")
+    }
+    catalog |= {n: res for n, res in RESOURCES.items() if res["Type"] == "AWS::Glue::Table"}
+    assert len(catalog) == 7
+    for name, resource in catalog.items():
+        assert resource["DeletionPolicy"] == "Retain", name
+        assert resource["UpdateReplacePolicy"] == "Retain", name
+
+
 def test_prefix_parameter_accepts_exactly_what_deploy_accepts() -> None:
     parameter = T["Parameters"]["Prefix"]
     assert (parameter["AllowedPattern"], parameter["MaxLength"]) == (r.PREFIX_PATTERN, 20)

@@ -33,7 +33,7 @@ from orchestration import resources as r
 from orchestration.rehearsal import authorization as authz
 from orchestration.rehearsal.recorder import Recorder
 from orchestration.rehearsal.stack import ResolvedStack
-from retail_etl.settings import SourceDb
+from retail_etl.settings import S3A_JARS_CACHE, SourceDb
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = authz.Account("123456789012", "ap-northeast-2")  # moto's default account
@@ -46,7 +46,7 @@ HARNESS_KEY = "AKIAREHEARSALHARNESS"  # the deployer's calls: not any role of th
 INTERPRETER_KEY = "ak"
 JOB_POLL_SECONDS = 1.0
 S3A_JARS_FILE = REPO / "scripts" / "jars.txt"
-JAR_CACHE = Path.home() / ".cache" / "retail-etl" / "jars"
+JAR_CACHE = S3A_JARS_CACHE
 
 
 def s3a_jars() -> list[str]:
