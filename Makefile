@@ -22,6 +22,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') $(if $(CATALOG),--catalog $(CATALOG)) \
 	$(if $(filter-out undefined,$(origin ALERT_EMAIL)),--alert-email '$(ALERT_EMAIL)') \
 	$(if $(filter-out undefined,$(origin KMS_KEY_ARN)),--kms-key-arn '$(KMS_KEY_ARN)') \
+	$(if $(filter-out undefined,$(origin SOURCE_SECRET_KMS_KEY_ARN)),--source-secret-kms-key-arn '$(SOURCE_SECRET_KMS_KEY_ARN)') \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
 .PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench bench-backfill docker-test \

@@ -174,6 +174,7 @@ OPTIONAL_ON_UPDATE = {
     "CatalogMode": "--catalog (CATALOG=)",
     "AlertEmail": "--alert-email (ALERT_EMAIL=)",
     "KmsKeyArn": "--kms-key-arn (KMS_KEY_ARN=)",
+    "SourceSecretKmsKeyArn": "--source-secret-kms-key-arn (SOURCE_SECRET_KMS_KEY_ARN=)",
 }
 
 
@@ -190,11 +191,13 @@ class StackSettings:
     catalog_mode: str | None = None
     alert_email: str | None = None
     kms_key_arn: str | None = None
+    source_secret_kms_key_arn: str | None = None
 
     def given(self) -> dict[str, str | None]:
         return {
             "AlertEmail": self.alert_email,
             "KmsKeyArn": self.kms_key_arn,
+            "SourceSecretKmsKeyArn": self.source_secret_kms_key_arn,
             "SourceSecretArn": self.source_secret_arn,
             "LakeBucket": self.lake_bucket,
             "ScheduleExpression": self.schedule,
@@ -676,6 +679,11 @@ def main(argv: list[str] | None = None) -> int:
         "--kms-key-arn", help="KMS key for lake writes, logs and alerts ('' for SSE-S3)"
     )
     parser.add_argument(
+        "--source-secret-kms-key-arn",
+        help="the customer managed KMS key the source secret is encrypted with, if any "
+        "('' for the AWS managed key): the Glue role may decrypt with it through Secrets Manager",
+    )
+    parser.add_argument(
         "--catalog",
         choices=["tables", "crawlers"],
         help="tables: jobs publish through the declared tables (first deploy default); "
@@ -713,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
             catalog_mode=args.catalog,
             alert_email=args.alert_email,
             kms_key_arn=args.kms_key_arn,
+            source_secret_kms_key_arn=args.source_secret_kms_key_arn,
         )
         with tempfile.TemporaryDirectory(prefix="hist-retail-artifacts-") as out:
             artifacts = build_artifacts(Path(out))

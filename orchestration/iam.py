@@ -125,6 +125,7 @@ def glue_role() -> Json:
                     allow(
                         "SourceSecret", ["secretsmanager:GetSecretValue"], [ref("SourceSecretArn")]
                     ),
+                    operations.source_secret_key_statement(),
                 ),
                 policy(
                     "catalog",

@@ -66,6 +66,12 @@ def parameters() -> Json:
             "Description": "Optional KMS key for the lake writes, job logs, bookmarks, log "
             "groups and the alert topic (SSE-S3 and service defaults without one)",
         },
+        "SourceSecretKmsKeyArn": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Optional customer managed KMS key the source secret is encrypted "
+            "with (empty: the AWS managed aws/secretsmanager key, which needs no grant)",
+        },
     }
 
 
@@ -73,6 +79,7 @@ def conditions() -> Json:
     return {
         "HasAlertEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlertEmail"), ""]}]},
         "HasKmsKey": {"Fn::Not": [{"Fn::Equals": [ref("KmsKeyArn"), ""]}]},
+        "HasSourceSecretKey": {"Fn::Not": [{"Fn::Equals": [ref("SourceSecretKmsKeyArn"), ""]}]},
     }
 
 
@@ -265,6 +272,28 @@ def glue_kms_statement() -> Json:
                 "Effect": "Allow",
                 "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": [ref("KmsKeyArn")],
+            },
+            ref("AWS::NoValue"),
+        ]
+    }
+
+
+def source_secret_key_statement() -> Json:
+    """Only with SourceSecretKmsKeyArn: GetSecretValue of a secret encrypted with a customer
+    managed key needs kms:Decrypt on that key, and only through Secrets Manager."""
+    return {
+        "Fn::If": [
+            "HasSourceSecretKey",
+            {
+                "Sid": "SourceSecretKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [ref("SourceSecretKmsKeyArn")],
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": sub("secretsmanager.${AWS::Region}.amazonaws.com")
+                    }
+                },
             },
             ref("AWS::NoValue"),
         ]

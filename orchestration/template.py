@@ -80,6 +80,9 @@ def glue_job(job: r.GlueJob) -> Json:
     arguments: Json = {
         "--job-language": "python",
         "--additional-python-modules": sub("s3://${ArtifactsBucket}/${WheelKey}"),
+        # The wheel has no dependencies, so pip needs no package index: with a source
+        # connection and no internet it must not try one (and wait for it to time out).
+        "--python-modules-installer-option": "--no-index",
         "--LAKE_ROOT": sub("s3://${LakeBucket}"),
         # No --enable-glue-datacatalog: the jobs read and write paths and call the catalog API
         # themselves, and Spark's Hive client would check (and try to create) database

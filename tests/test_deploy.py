@@ -107,6 +107,19 @@ def test_trigger_zip_runs_on_its_own(artifacts, tmp_path: Path, monkeypatch) -> 
     assert "datetime.date(2015, 1, 5)" in done.stdout
 
 
+def test_the_wheel_needs_no_package_index(artifacts) -> None:  # type: ignore[no-untyped-def]
+    """The jobs install it with `--no-index` (a VPC without internet reaches no PyPI): it must
+    declare no dependency, Glue's own Spark, awsglue and boto3 being there already."""
+    import zipfile
+
+    (wheel,) = [a.path for a in artifacts if a.kind == "wheels"]
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        text = archive.read(metadata).decode()
+    requires = [ln for ln in text.splitlines() if ln.startswith("Requires-Dist:")]
+    assert all("extra ==" in ln for ln in requires), requires  # extras only, never installed
+
+
 def test_trigger_zip_needs_no_time_zone_database(artifacts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Some Lambda images ship no zoneinfo files: the schedule's day must not need them."""
     (bundle,) = [a.path for a in artifacts if a.kind == "lambda"]

@@ -27,9 +27,9 @@ def deployed(items: list[Any], crawlers: bool, kms: bool = False) -> list[dict[s
     for item in items:
         if "Fn::If" in item:
             condition, then, otherwise = item["Fn::If"]
-            assert condition in ("UseCrawlers", "HasKmsKey")
+            assert condition in ("UseCrawlers", "HasKmsKey", "HasSourceSecretKey")
             assert otherwise == {"Ref": "AWS::NoValue"}
-            if {"UseCrawlers": crawlers, "HasKmsKey": kms}[condition]:
+            if {"UseCrawlers": crawlers, "HasKmsKey": kms, "HasSourceSecretKey": kms}[condition]:
                 found.append(then)
         else:
             found.append(item)
@@ -182,6 +182,9 @@ def test_jobs_run_glue_5_1_with_the_wheel(job: r.GlueJob) -> None:
     assert arguments["--additional-python-modules"] == {
         "Fn::Sub": "s3://${ArtifactsBucket}/${WheelKey}"
     }
+    # no package index is asked for the wheel (it has no dependencies): a job in a VPC without
+    # internet would otherwise wait for PyPI
+    assert arguments["--python-modules-installer-option"] == "--no-index"
     assert ("--SOURCE_SECRET_ID" in arguments) == (job.name == r.D2S_JOB)
     # The Hive client of --enable-glue-datacatalog needs database `default`; the continuous
     # log flag belongs to Glue 4.0 and earlier.
@@ -280,6 +283,19 @@ def test_glue_role_may_clean_up_what_s3a_leaves_of_a_failed_large_write() -> Non
     assert allows("GlueRole", "s3:AbortMultipartUpload", key)
     assert allows("GlueRole", "s3:ListBucketMultipartUploads", "arn:aws:s3:::lake")
     assert not allows("GlueRole", "s3:AbortMultipartUpload", "arn:aws:s3:::lake/_private/x")
+
+
+def test_a_secret_under_a_customer_managed_key_may_be_decrypted_through_secrets_manager() -> None:
+    key = "arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd"
+    with_key = ResolvedStack(
+        LAKE_STACK.account, {**LAKE_STACK.parameters, "SourceSecretKmsKeyArn": key}, T
+    ).role_statements("GlueRole")
+    via = {"kms:ViaService": "secretsmanager.ap-northeast-2.amazonaws.com"}
+    assert evaluate(with_key, Request("kms:Decrypt", key, via))
+    assert not evaluate(with_key, Request("kms:Decrypt", key))  # not outside Secrets Manager
+    assert not evaluate(with_key, Request("kms:Decrypt", key + "-other", via))
+    # without the setting there is no such grant at all
+    assert not evaluate(LAKE_STACK.role_statements("GlueRole"), Request("kms:Decrypt", key, via))
 
 
 def test_the_catalog_outlives_the_stack() -> None:

@@ -330,10 +330,12 @@ class Rehearsal:
         # Glue pip-installs --additional-python-modules; the run imports that install, not the
         # checkout, so the wheel's contents are what the rehearsal runs.
         site = folder / "site"
+        installer = str(arguments.get("--python-modules-installer-option", "")).split()
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+            [sys.executable, "-m", "pip", "install", "--quiet", *installer,
              "--target", str(site), str(wheel)],
             check=True,
+            env={**os.environ, "PIP_INDEX_URL": "http://127.0.0.1:9/no-index-here"},
         )  # fmt: skip
         argv = ["--JOB_NAME", job.name, "--JOB_RUN_ID", run.job_run_id]
         for name, value in arguments.items():
