@@ -590,6 +590,12 @@ def plan(
         problems.append(collision_advice(found))
     for problem in problems:
         say(f"deploy would fail: {problem}")
+    connection = settings.source_connection
+    if connection is None and deployed is not None:
+        connection = deployed.get("SourceConnection")
+    network = network_problems(session, connection) if connection else []
+    for line in network:
+        say(f"a night would fail: {line}")
     to_upload = [
         a.key(settings.prefix)
         for a in missing_artifacts(s3, settings.bucket, settings.prefix, artifacts)
@@ -626,7 +632,18 @@ def plan(
         "template_diff": diff,
         "problems": problems,
         "collisions": found,
+        "network": network,
     }
+
+
+def network_problems(session: Any, connection: str) -> list[str]:
+    """What a job in the connection's subnet cannot reach, or why that cannot be told."""
+    from orchestration import network
+
+    try:
+        return network.unreachable(session, connection)
+    except Exception as err:  # a missing connection or subnet: said, not raised
+        return [f"the network path of connection {connection} cannot be checked: {err}"]
 
 
 def destroy(session: Any, prefix: str, say: Say = print) -> None:

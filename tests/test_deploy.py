@@ -514,3 +514,64 @@ def test_destroy_waits_for_the_stack_to_go_and_keeps_the_artifacts(session, arti
     assert said[-1] == "stack blee-hist-retail does not exist"
     # and a deploy right after creates the stack anew
     assert deploy.deploy(session, settings(), artifacts, say=quiet) == "CREATE_COMPLETE"
+
+
+def private_subnet(session) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """A VPC with one subnet of its own route table and no way out, and a Glue connection in it."""
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+    session.client("glue").create_connection(
+        ConnectionInput={
+            "Name": "retail-rds",
+            "ConnectionType": "NETWORK",
+            "ConnectionProperties": {},
+            "PhysicalConnectionRequirements": {"SubnetId": subnet, "AvailabilityZone": "x"},
+        }
+    )
+    return vpc, subnet, table
+
+
+def test_plan_names_what_the_connections_subnet_cannot_reach(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    vpc, subnet, table = private_subnet(session)
+    ec2 = session.client("ec2")
+    region = session.region_name
+    ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName=f"com.amazonaws.{region}.s3", RouteTableIds=[table],
+        VpcEndpointType="Gateway",
+    )  # fmt: skip
+    ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName=f"com.amazonaws.{region}.secretsmanager", VpcEndpointType="Interface",
+        SubnetIds=[subnet], PrivateDnsEnabled=True,
+    )  # fmt: skip
+    said: list[str] = []
+
+    result = deploy.plan(session, settings(source_connection="retail-rds"), artifacts, said.append)
+
+    unreached = [line.split(" cannot reach ")[1].split(" (")[0] for line in result["network"]]
+    assert unreached == ["Glue", "CloudWatch Logs"]
+    assert (
+        f"no NAT gateway route and no interface (private DNS) endpoint com.amazonaws.{region}.glue"
+        in result["network"][0]
+    )
+    assert any(line.startswith(f"a night would fail: subnet {subnet} ({vpc})") for line in said)
+
+
+def test_a_nat_route_reaches_everything(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    _, subnet, table = private_subnet(session)
+    ec2 = session.client("ec2")
+    nat = ec2.create_nat_gateway(SubnetId=subnet)["NatGateway"]["NatGatewayId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+
+    result = deploy.plan(session, settings(source_connection="retail-rds"), artifacts, quiet)
+
+    assert result["network"] == []
+
+
+def test_an_unknown_connection_is_said_not_raised(session, artifacts) -> None:  # type: ignore[no-untyped-def]
+    result = deploy.plan(session, settings(source_connection="nowhere"), artifacts, quiet)
+    assert result["network"][0].startswith(
+        "the network path of connection nowhere cannot be checked"
+    )
