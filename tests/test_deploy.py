@@ -543,8 +543,8 @@ def test_plan_names_what_the_connections_subnet_cannot_reach(session, artifacts)
         VpcEndpointType="Gateway",
     )  # fmt: skip
     ec2.create_vpc_endpoint(
-        VpcId=vpc, ServiceName=f"com.amazonaws.{region}.secretsmanager", VpcEndpointType="Interface",
-        SubnetIds=[subnet], PrivateDnsEnabled=True,
+        VpcId=vpc, ServiceName=f"com.amazonaws.{region}.secretsmanager",
+        VpcEndpointType="Interface", SubnetIds=[subnet], PrivateDnsEnabled=True,
     )  # fmt: skip
     said: list[str] = []
 
