@@ -35,13 +35,13 @@ setup: ## install Java, PostgreSQL, the JDBC driver and .venv where missing
 	@scripts/bootstrap.sh
 
 pg: setup ## start the local PostgreSQL source (under .local/)
-	@$(PY) -m retail_etl pg start
+	@$(PY) -m retail_etl.local pg start
 
 seed: pg ## seed the sample source unless it already has data
-	@$(PY) -m retail_etl seed --if-empty
+	@$(PY) -m retail_etl.local seed --if-empty
 
 run: seed ## run the batch for DATE (default 2015-01-05), or for FROM=... TO=... (a range), with a summary
-	@$(PY) -m retail_etl run $(if $(FROM)$(TO),$(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)),--date $(DATE))
+	@$(PY) -m retail_etl.local run $(if $(FROM)$(TO),$(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)),--date $(DATE))
 
 submit: seed ## run one Glue job script locally: make submit JOB=... ARGS='...'
 	$(VENV)/bin/spark-submit --master 'local[*]' --jars /usr/share/java/postgresql.jar \
@@ -49,22 +49,22 @@ submit: seed ## run one Glue job script locally: make submit JOB=... ARGS='...'
 	  jobs/$(JOB).py $(ARGS)
 
 history: setup ## the recent job runs (of DATE=...): status, rows, gates, seconds
-	@$(PY) -m retail_etl history $(if $(filter command line,$(origin DATE)),--date $(DATE))
+	@$(PY) -m retail_etl.local history $(if $(filter command line,$(origin DATE)),--date $(DATE))
 
 crawl: setup ## register in-place day folders (--CATALOG crawlers runs) in the local catalog
-	@$(PY) -m retail_etl crawl
+	@$(PY) -m retail_etl.local crawl
 
 catalog-restore: setup ## rebuild the local catalog's days from the lake's run records (GLUE=1 LAKE_ROOT=s3://...: Glue's)
-	@$(PY) -m retail_etl catalog restore $(if $(GLUE),--glue) $(if $(LAKE_ROOT),--lake-root $(LAKE_ROOT))
+	@$(PY) -m retail_etl.local catalog restore $(if $(GLUE),--glue) $(if $(LAKE_ROOT),--lake-root $(LAKE_ROOT))
 
 sql: setup ## run Spark SQL on the local catalog: make sql Q="select ..."
-	@$(PY) -m retail_etl sql "$(Q)"
+	@$(PY) -m retail_etl.local sql "$(Q)"
 
 info: setup ## print the local stack's facts as JSON
-	@$(PY) -m retail_etl info --json
+	@$(PY) -m retail_etl.local info --json
 
 stop: ## stop the local PostgreSQL
-	@if [ -x $(PY) ]; then $(PY) -m retail_etl pg stop; fi
+	@if [ -x $(PY) ]; then $(PY) -m retail_etl.local pg stop; fi
 
 clean: stop ## stop PostgreSQL and remove .local/ (source data, lake, catalog)
 	rm -rf .local

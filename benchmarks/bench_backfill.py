@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_batch(env: dict[str, str], *argv: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "retail_etl", "run", *argv],
+        [sys.executable, "-m", "retail_etl.local", "run", *argv],
         cwd=REPO, env=env, capture_output=True, text=True,
     )  # fmt: skip
     if done.returncode != 0:
@@ -110,7 +110,9 @@ def _drop_databases() -> None:
     )
     for statement in drop.split("; "):
         subprocess.run(
-            [sys.executable, "-m", "retail_etl", "sql", statement], cwd=REPO, capture_output=True
+            [sys.executable, "-m", "retail_etl.local", "sql", statement],
+            cwd=REPO,
+            capture_output=True,
         )
 
 

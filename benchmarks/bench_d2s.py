@@ -17,9 +17,9 @@ import tempfile
 import time
 
 from retail_etl.audit import Run
+from retail_etl.catalogs import HiveCatalog
 from retail_etl.lake import Lake
 from retail_etl.params import DayRange, parse_extract_date
-from retail_etl.publish import HiveCatalog
 from retail_etl.runtime import local_spark
 from retail_etl.settings import LocalEnvironment
 from retail_etl.steps import extract_days

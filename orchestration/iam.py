@@ -36,7 +36,7 @@ LOGS_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
 STATES_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
 # The lake's top-level folders the jobs write and the crawlers read, and the run records.
 LAKE_PREFIXES = sorted({table.path.split("/", 1)[0] for table in lake.ALL_TABLES} | {"_audit"})
-# What a job asks of the catalog (`retail_etl.publish.GlueCatalog`, as the rehearsal records
+# What a job asks of the catalog (`retail_etl.catalogs.GlueCatalog`, as the rehearsal records
 # it): the table, where its days are (BatchGetPartition: every publish, every s2s read of the
 # raw days, every roll-forward), and the switch of days (create, update, delete).
 JOB_CATALOG_ACTIONS = [

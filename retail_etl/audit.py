@@ -19,18 +19,10 @@ from typing import Any, Protocol
 from pyspark.sql import DataFrame
 
 from retail_etl import contract, gates
+from retail_etl.catalogs import Catalog, DayChange
 from retail_etl.errors import one_line
 from retail_etl.lake import PARTITION_COLUMN, Lake, LakeTable
-from retail_etl.publish import (
-    AUDIT_FOLDER,
-    Catalog,
-    DayChange,
-    Output,
-    Switch,
-    new_run_id,
-    publish,
-    roll_forward,
-)
+from retail_etl.publish import AUDIT_FOLDER, Output, Switch, new_run_id, publish, roll_forward
 
 
 @dataclass

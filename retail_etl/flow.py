@@ -1,6 +1,6 @@
 """The nightly flow, defined once: the Glue jobs, the branches and each step's job arguments.
 
-Both runners are derived from `FLOW`: the local batch (`retail_etl.batch`) parses each step's
+Both runners are derived from `FLOW`: the local batch (`retail_etl.local.runner`) parses each step's
 arguments with the job's own parser and runs the job's own work in one Spark session, and the
 Step Functions definition (`orchestration.statemachine`) turns each step into a Glue job task
 with the same arguments. A change to the flow is made here, once.

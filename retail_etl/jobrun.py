@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from retail_etl.audit import Run
+from retail_etl.catalogs import Catalog, GlueCatalog, HiveCatalog
 from retail_etl.errors import ArgumentError, EtlError, one_line
 from retail_etl.flow import Job
 from retail_etl.lake import Lake
 from retail_etl.params import DEFAULT_LAKE_ROOT
-from retail_etl.publish import Catalog, GlueCatalog, HiveCatalog
 from retail_etl.runtime import Runtime, on_glue
 from retail_etl.settings import CATALOG_DATABASE_GLUE, LocalEnvironment
 

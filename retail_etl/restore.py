@@ -15,8 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from retail_etl.catalogs import Catalog, DayChange
 from retail_etl.lake import Lake, LakeTable
-from retail_etl.publish import AUDIT_FOLDER, Catalog, DayChange, run_of
+from retail_etl.publish import AUDIT_FOLDER, run_of
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import aws_limits
 import pytest
 
 from retail_etl.audit import Run
+from retail_etl.catalogs import HiveCatalog
 from retail_etl.lake import RUNS_FOLDER, Lake, LakeTable
-from retail_etl.localpg import LocalPostgres
-from retail_etl.publish import HiveCatalog
+from retail_etl.local.postgres import LocalPostgres
 from retail_etl.runtime import local_spark
 from retail_etl.settings import LocalEnvironment, SourceDb
 
@@ -144,7 +144,7 @@ INSERT INTO retail.balju VALUES
 def seeded(pg: LocalPostgres) -> LocalPostgres:
     from datetime import date
 
-    from retail_etl import sample
+    from retail_etl.local import sample
 
     spec = sample.SampleSpec(
         start=date(2015, 1, 1), days=SEEDED_DAYS, sales_per_day=800, balju_per_day=150,

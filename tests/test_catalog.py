@@ -9,8 +9,8 @@ from decimal import Decimal as D
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from retail_etl.catalog import crawl, schema_differences
 from retail_etl.lake import LakeTable
+from retail_etl.local.crawler import crawl, schema_differences
 
 DATABASE = "crawl_test"
 
@@ -39,7 +39,7 @@ def test_crawl_creates_adds_partitions_and_logs_schema_changes(spark, lake, capl
     # the next day on disk has a retyped and an extra column
     changed = spark.createDataFrame([(2, 2.5, "x")], "store_id int, amount double, note string")
     write_day(lake, changed, TABLE, date(2015, 1, 2))
-    with caplog.at_level(logging.WARNING, logger="retail_etl.catalog"):
+    with caplog.at_level(logging.WARNING, logger="retail_etl.local.crawler"):
         updated = crawl(spark, lake, TABLE, DATABASE)
 
     assert (updated.created, updated.partitions) == (False, 2)

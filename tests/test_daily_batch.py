@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import free_port, lake_files, sort_rows, sql_all
 
-from retail_etl.batch import DailyBatch, format_summary
 from retail_etl.errors import StepFailedError
 from retail_etl.lake import Lake
+from retail_etl.local.runner import DailyBatch, format_summary
 from retail_etl.settings import SourceDb
 
 DAY = date(2015, 1, 5)

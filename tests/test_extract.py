@@ -13,9 +13,9 @@ from pyspark.sql.types import DecimalType, LongType, TimestampType
 
 from retail_etl import lake as tables
 from retail_etl import source
+from retail_etl.catalogs import day_location
 from retail_etl.errors import SourceUnavailableError
 from retail_etl.params import DayRange
-from retail_etl.publish import day_location
 from retail_etl.settings import SourceDb
 from retail_etl.steps import extract_days
 

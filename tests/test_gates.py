@@ -24,9 +24,9 @@ from pyspark.sql import functions as F
 from retail_etl import contract, source, steps, transforms
 from retail_etl import lake as tables
 from retail_etl.audit import Run, history
+from retail_etl.catalogs import day_location
 from retail_etl.gates import GateFailed
 from retail_etl.params import DayRange
-from retail_etl.publish import day_location
 
 DAY = date(2015, 1, 5)
 SALES_SQL = (
@@ -330,7 +330,7 @@ SILVER_SALES = ("silver_dailysales_item", "silver_dailysales_store", "silver_dai
 
 
 def _published(spark, stack, table: str) -> str | None:  # type: ignore[no-untyped-def]
-    from retail_etl.publish import HiveCatalog
+    from retail_etl.catalogs import HiveCatalog
 
     catalog = HiveCatalog(spark, stack.catalog_database)
     if not spark.catalog.tableExists(f"{stack.catalog_database}.{table}"):

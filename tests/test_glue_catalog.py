@@ -9,9 +9,9 @@ import pytest
 from iam_check import calls_checked_as
 from moto import mock_aws
 
+from retail_etl.catalogs import DayChange, GlueCatalog, day_location, forget_days
 from retail_etl.errors import EtlError
 from retail_etl.lake import LakeTable
-from retail_etl.publish import DayChange, GlueCatalog, day_location, forget_days
 
 DATABASE = "hist-retail"
 DAY = date(2015, 1, 5)

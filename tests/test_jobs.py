@@ -215,7 +215,7 @@ def test_a_failing_spark_job_is_said_in_the_databases_words(spark, stack, seeded
 def test_info_says_whether_a_password_is_set_never_which(tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {**os.environ, "RETAIL_ETL_HOME": str(tmp_path), "RETAIL_PG_PASSWORD": "s3cret-pw"}
     done = subprocess.run(
-        [sys.executable, "-m", "retail_etl", "info", "--json"],
+        [sys.executable, "-m", "retail_etl.local", "info", "--json"],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -22,16 +22,9 @@ import pytest
 from conftest import REPO, runs_holding, sql_one
 
 from retail_etl import lake as tables
+from retail_etl.catalogs import HiveCatalog, day_location
 from retail_etl.lake import Lake
-from retail_etl.publish import (
-    HiveCatalog,
-    Output,
-    clean_up,
-    day_location,
-    publish,
-    roll_forward,
-    run_of,
-)
+from retail_etl.publish import Output, clean_up, publish, roll_forward, run_of
 
 DAY = "2015-01-05"
 DAY_SALES_SQL = "SELECT count(*) FROM retail.sales WHERE sold_at::date = DATE '2015-01-05'"
@@ -42,7 +35,7 @@ KILLER = r"""
 import os, signal, sys
 sys.path.insert(0, sys.argv[1])
 point, job = sys.argv[2], sys.argv[3]
-from retail_etl import audit, publish
+from retail_etl import audit, catalogs, publish
 
 def die():
     os.killpg(0, signal.SIGKILL)
@@ -58,11 +51,11 @@ elif point == "after-intent":
         die()
     publish._switch = switch_never
 elif point == "after-first-switch":  # the first table's days switched, the others not yet
-    set_days = publish.HiveCatalog.set_days
+    set_days = catalogs.HiveCatalog.set_days
     def switch_once(*args):
         set_days(*args)
         die()
-    publish.HiveCatalog.set_days = switch_once
+    catalogs.HiveCatalog.set_days = switch_once
 module = __import__(job)
 sys.exit(module.main(sys.argv[4:]))
 """
@@ -71,7 +64,7 @@ READER = r"""
 import json, os, sys
 from datetime import date
 from retail_etl.lake import LakeTable
-from retail_etl.publish import HiveCatalog, day_location
+from retail_etl.catalogs import HiveCatalog, day_location
 from retail_etl.runtime import local_spark
 from retail_etl.settings import LocalEnvironment
 stack = LocalEnvironment.from_environ(os.environ)

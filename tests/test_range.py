@@ -14,11 +14,11 @@ import pytest
 from conftest import sql_all, sql_one
 from test_daily_batch import EXPECTED_SQL, catalog_rows
 
-from retail_etl.batch import DailyBatch, format_summary
+from retail_etl.catalogs import HiveCatalog, day_location
 from retail_etl.flow import FLOW, FROM, TO, argv
 from retail_etl.lake import FACTDATA, Lake, LakeTable
+from retail_etl.local.runner import DailyBatch, format_summary
 from retail_etl.params import DayRange
-from retail_etl.publish import HiveCatalog, day_location
 
 DATABASE = "range_test"
 RANGE = DayRange(date(2015, 1, 9), date(2015, 1, 12))

@@ -16,9 +16,10 @@ from moto import mock_aws
 from retail_etl import contract
 from retail_etl import lake as tables
 from retail_etl.audit import Run
-from retail_etl.cli import main as cli
+from retail_etl.catalogs import DayChange, GlueCatalog, HiveCatalog
 from retail_etl.lake import Lake, LakeTable
-from retail_etl.publish import DayChange, GlueCatalog, HiveCatalog, run_of
+from retail_etl.local.cli import main as cli
+from retail_etl.publish import run_of
 from retail_etl.restore import restore
 
 T1, T2 = tables.SILVER_DAILYSALES_STORE, tables.SILVER_DAILYBALJU
@@ -166,6 +167,8 @@ def test_restore_moves_forward_only_and_skips_folders_gone(lake, catalog) -> Non
 def test_the_command_restores_the_local_catalog(job_env, stack, spark) -> None:  # type: ignore[no-untyped-def]
     # the local environment's own lake and catalog database, as `make catalog-restore` uses them
     lake = Lake(spark, str(job_env))
+    # that database is shared by the suite: start from an empty one, as a fresh lake would
+    spark.sql(f"DROP DATABASE IF EXISTS `{stack.catalog_database}` CASCADE")
     catalog = HiveCatalog(spark, stack.catalog_database)
     history_of_publishes(lake, catalog)
     before = locations(catalog)

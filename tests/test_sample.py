@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from conftest import SEEDED_DAYS, sql_all, sql_one
 
-from retail_etl import sample
+from retail_etl.local import sample
 
 CHECKSUM_SQL = """
 SELECT (SELECT md5(string_agg(s::text, ',' ORDER BY sale_id)) FROM retail.sales s),

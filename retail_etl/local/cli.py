@@ -1,4 +1,4 @@
-"""`retail-etl` (or `python -m retail_etl`): the local stack and the daily batch on one machine."""
+"""`retail-etl` (`python -m retail_etl.local`): the local environment and the daily batch."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from retail_etl.errors import ArgumentError, EtlError, one_line
-from retail_etl.localpg import LocalPostgres
+from retail_etl.local.postgres import LocalPostgres
 from retail_etl.params import DayRange, parse_day_range, parse_extract_date
 from retail_etl.settings import LocalEnvironment
 
@@ -160,7 +160,7 @@ def cmd_pg(stack: LocalEnvironment, args: argparse.Namespace) -> int:
 
 
 def cmd_seed(stack: LocalEnvironment, args: argparse.Namespace) -> int:
-    from retail_etl import sample
+    from retail_etl.local import sample
 
     pg = _postgres(stack)
     pg.start()
@@ -188,8 +188,8 @@ def cmd_seed(stack: LocalEnvironment, args: argparse.Namespace) -> int:
 
 
 def cmd_run(stack: LocalEnvironment, args: argparse.Namespace) -> int:
-    from retail_etl.batch import DailyBatch, format_summary
     from retail_etl.lake import Lake
+    from retail_etl.local.runner import DailyBatch, format_summary
     from retail_etl.runtime import local_spark
 
     days = (
@@ -232,14 +232,14 @@ def cmd_run(stack: LocalEnvironment, args: argparse.Namespace) -> int:
 
 
 def cmd_crawl(stack: LocalEnvironment, args: argparse.Namespace) -> int:
-    from retail_etl import catalog
     from retail_etl.lake import ALL_TABLES, Lake
+    from retail_etl.local import crawler
     from retail_etl.runtime import local_spark
 
     spark = local_spark(stack, "hist-retail-crawl")
     lake = Lake(spark, stack.lake_root)
     for table in ALL_TABLES:
-        found = catalog.crawl(spark, lake, table, stack.catalog_database)
+        found = crawler.crawl(spark, lake, table, stack.catalog_database)
         print(f"{stack.catalog_database}.{table.name}: {found.partitions} partition(s)")
     spark.stop()
     return 0
@@ -261,8 +261,8 @@ def cmd_history(stack: LocalEnvironment, args: argparse.Namespace) -> int:
 
 def cmd_catalog(stack: LocalEnvironment, args: argparse.Namespace) -> int:
     from retail_etl import restore
+    from retail_etl.catalogs import Catalog, GlueCatalog, HiveCatalog
     from retail_etl.lake import ALL_TABLES, Lake
-    from retail_etl.publish import Catalog, GlueCatalog, HiveCatalog
     from retail_etl.runtime import glue_like_spark, local_spark
     from retail_etl.settings import CATALOG_DATABASE_GLUE
 

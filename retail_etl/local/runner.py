@@ -16,11 +16,11 @@ from datetime import date
 from pyspark.sql import SparkSession
 
 from retail_etl.audit import Run
+from retail_etl.catalogs import HiveCatalog
 from retail_etl.errors import StepFailedError
 from retail_etl.flow import FLOW, FROM, TO, Step, argv
 from retail_etl.lake import Lake
 from retail_etl.params import DayRange
-from retail_etl.publish import HiveCatalog
 from retail_etl.settings import SourceDb
 from retail_etl.steps import StepResult
 

@@ -1,5 +1,0 @@
-import sys
-
-from retail_etl.cli import main
-
-sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from retail_etl.local.cli import main
+
+sys.exit(main())
