@@ -22,6 +22,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,8 +76,13 @@ def build_wheel(out: Path) -> Path:
         shutil.copytree(
             REPO / "retail_etl", source / "retail_etl", ignore=shutil.ignore_patterns("__pycache__")
         )
-        for name in ("pyproject.toml", "README.md"):
-            shutil.copy2(REPO / name, source / name)
+        shutil.copy2(REPO / "README.md", source / "README.md")
+        # `retail-etl` is the laptop harness's command (retail_etl.local, not in the wheel):
+        # a Glue job's pip would install a script that cannot start.
+        project = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+        (source / "pyproject.toml").write_text(
+            re.sub(r"\n\[project\.scripts\]\n[^\[]*", "\n", project), encoding="utf-8"
+        )
         subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
              "--wheel-dir", str(out), str(source)],

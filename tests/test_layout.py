@@ -53,6 +53,7 @@ def test_the_wheel_holds_only_what_glue_runs(tmp_path: Path) -> None:
         and p.suffix in (".py", ".properties")
     )
     assert modules == expected
+    assert not [n for n in names if n.endswith("entry_points.txt")]  # no harness command
 
 
 def test_a_harness_import_in_job_code_is_caught(tmp_path: Path) -> None:
