@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -180,17 +180,21 @@ class LocalFiles:
         return Path(location).read_text(encoding="utf-8")
 
 
+def run_records(store: RecordStore, newest_first: bool = False) -> Iterator[dict[str, Any]]:
+    """The run records under `_audit/runs/`, oldest first (run ids sort by start time)."""
+    folder = f"{store.root}/{AUDIT_FOLDER}/runs"
+    names = [n for n in store.list_files(folder) if n.endswith(".json")]
+    for name in reversed(names) if newest_first else names:
+        yield json.loads(store.read_text(f"{folder}/{name}"))
+
+
 def history(store: RecordStore, day: date | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """The newest run records (of `day`, when given), newest first.
 
     Run ids sort by start time, so the newest are read first and reading stops at `limit`.
     """
-    folder = f"{store.root}/{AUDIT_FOLDER}/runs"
     found = []
-    for name in reversed(store.list_files(folder)):
-        if not name.endswith(".json"):
-            continue
-        record = json.loads(store.read_text(f"{folder}/{name}"))
+    for record in run_records(store, newest_first=True):
         if (
             day is None
             or day.isoformat() in record["days"]

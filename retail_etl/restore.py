@@ -10,14 +10,14 @@ from a newer run is left alone) and batched (`Catalog.set_days`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from retail_etl.audit import run_records
 from retail_etl.catalogs import Catalog, DayChange
 from retail_etl.lake import Lake, LakeTable
-from retail_etl.publish import AUDIT_FOLDER, run_of
+from retail_etl.publish import run_of
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,8 @@ class Restored:
 
 def published_in_records(lake: Lake) -> list[Published]:
     """Every applied switch in the lake's run records, rolled-forward ones included."""
-    folder = f"{lake.root}/{AUDIT_FOLDER}/runs"
     found = []
-    for name in lake.list_files(folder):
-        if not name.endswith(".json"):
-            continue
-        record = json.loads(lake.read_text(f"{folder}/{name}"))
+    for record in run_records(lake):
         switches = [(record["run_id"], s) for s in record.get("published", [])]
         switches += [(s["run_id"], s) for s in record.get("rolled_forward_published", [])]
         for run_id, switch in switches:

@@ -67,6 +67,34 @@ def hold_local_catalog(stack: LocalEnvironment) -> None:
     _HELD[path] = handle
 
 
+def _local_builder(
+    app_name: str, master: str, jars: tuple[str, ...], shuffle_partitions: int, java: str = ""
+) -> SparkSession.Builder:
+    """What every local session shares: the JDBC driver (and `jars`), no UI, UTC, the log
+    configuration and COMMON_CONF."""
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master)
+        .config("spark.jars", ",".join((JDBC_DRIVER_JAR, *jars)))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"-Duser.timezone=UTC {java}-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        )
+    )
+    for key, value in COMMON_CONF.items():
+        builder = builder.config(key, value)
+    return builder
+
+
+def _started(builder: SparkSession.Builder) -> SparkSession:
+    spark = builder.getOrCreate()
+    check_jvm_time_zone(spark)
+    return spark
+
+
 def local_spark(
     stack: LocalEnvironment, app_name: str, shuffle_partitions: int = 8
 ) -> SparkSession:
@@ -74,29 +102,17 @@ def local_spark(
     stack.home.mkdir(parents=True, exist_ok=True)
     hold_local_catalog(stack)
     builder = (
-        SparkSession.builder.appName(app_name)
-        .master("local[*]")
-        .config("spark.jars", JDBC_DRIVER_JAR)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        _local_builder(
+            app_name, "local[*]", (), shuffle_partitions, f"-Dderby.system.home={stack.home} "
+        )
         .config("spark.sql.warehouse.dir", str(stack.warehouse))
         .config(
             "spark.hadoop.javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={stack.metastore};create=true",
         )
-        .config(
-            "spark.driver.extraJavaOptions",
-            f"-Duser.timezone=UTC -Dderby.system.home={stack.home} "
-            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-        )
         .enableHiveSupport()
     )
-    for key, value in COMMON_CONF.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    check_jvm_time_zone(spark)
-    return spark
+    return _started(builder)
 
 
 def glue_like_spark(env: LocalEnvironment, app_name: str) -> SparkSession:
@@ -115,18 +131,8 @@ def glue_like_spark(env: LocalEnvironment, app_name: str) -> SparkSession:
             "RETAIL_SPARK_JARS is not set: s3:// needs hadoop-aws and the AWS SDK bundle "
             "(make setup puts them in ~/.cache/retail-etl/jars)"
         )
-    builder = (
-        SparkSession.builder.appName(app_name)
-        .master("local[2]")
-        .config("spark.jars", ",".join((JDBC_DRIVER_JAR, *env.spark_jars)))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config(
-            "spark.driver.extraJavaOptions",
-            f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J_CONFIG}",
-        )
-        .config("spark.hadoop.fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem")
+    builder = _local_builder(app_name, "local[2]", env.spark_jars, 4).config(
+        "spark.hadoop.fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"
     )
     if env.aws_endpoint:
         builder = (
@@ -136,11 +142,7 @@ def glue_like_spark(env: LocalEnvironment, app_name: str) -> SparkSession:
             .config("spark.hadoop.fs.s3a.attempts.maximum", "2")
             .config("spark.hadoop.fs.s3a.retry.limit", "2")
         )
-    for key, value in COMMON_CONF.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    check_jvm_time_zone(spark)
-    return spark
+    return _started(builder)
 
 
 def check_jvm_time_zone(spark: SparkSession) -> None:
