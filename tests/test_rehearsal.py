@@ -13,7 +13,7 @@ from conftest import sql_one
 from orchestration import resources as r
 from orchestration.rehearsal import authorization as authz
 from orchestration.rehearsal.cloud import ACCOUNT, PREFIX
-from orchestration.rehearsal.night import Night, check, rehearse, report
+from orchestration.rehearsal.night import Night, check, failed_steps, rehearse, report
 from orchestration.rehearsal.policy import matches
 from retail_etl.settings import SourceDb
 
@@ -156,3 +156,34 @@ def test_every_grant_is_used_by_a_call_or_says_why_not(night: Night) -> None:
         }
         idle_actions = {a for s in statements if s["Sid"] in idle for a in s["Action"]}
         assert unused - idle_actions == NOT_EXERCISED_ACTIONS.get(role, set()), role
+
+
+def test_a_failed_execution_is_reported_by_its_steps_not_its_json() -> None:
+    error = (
+        "GlueJobFailed: [balju branch failed] balju: extract (d2s) [jb] for 2015-01-05..2015-01-05:"
+        ' {"Error":"States.TaskFailed","Cause":"{...}"} [sales branch failed] sales: build silver'
+        ' (s2s) [jb2] for 2015-01-05..2015-01-05: {"Error":"x"} '
+    )
+    assert failed_steps(error) == (
+        "GlueJobFailed: balju: extract (d2s) [jb] for 2015-01-05..2015-01-05; "
+        "sales: build silver (s2s) [jb2] for 2015-01-05..2015-01-05"
+    )
+
+
+@pytest.mark.integration
+def test_a_source_that_is_down_fails_the_night_with_the_jobs_line(tmp_path, seeded) -> None:  # type: ignore[no-untyped-def]
+    from conftest import free_port
+
+    down = SourceDb("127.0.0.1", free_port(), seeded.database, seeded.user)  # nothing listens
+
+    done = rehearse(tmp_path, down, DAY, [{"EXTRACT_DATE": DAY.isoformat()}])
+
+    (execution,) = done.executions
+    assert (execution.status, execution.error.split(":")[0]) == ("FAILED", "GlueJobFailed")
+    assert "[balju branch failed]" in execution.error and "[sales branch failed]" in execution.error
+    d2s = [j for j in done.job_runs if j["job"] == r.D2S_JOB]
+    assert [j["state"] for j in d2s] == ["FAILED", "FAILED"]
+    assert all(f"cannot read from PostgreSQL at 127.0.0.1:{down.port}" in j["error"] for j in d2s)
+    assert not [j for j in done.job_runs if j["job"] != r.D2S_JOB]  # no s2s on a failed d2s
+    assert not done.denials
+    assert done.published == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -119,6 +120,12 @@ class Rehearsal:
                 pass
 
         self.work.mkdir(parents=True, exist_ok=True)
+        # moto's interpreter logs each failed state with its whole parse tree at ERROR; the
+        # rehearsal reports failures itself, from the execution and the job runs.
+        moto_log = logging.getLogger("moto")
+        level = moto_log.level
+        moto_log.setLevel(logging.CRITICAL)
+        self._undo.append(lambda: moto_log.setLevel(level))
         self.recorder = Recorder(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             "127.0.0.1", 0, self.recorder, threaded=True, request_handler=QuietHandler

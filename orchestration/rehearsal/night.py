@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -208,6 +209,14 @@ def _published(rehearsal: Rehearsal, days: Sequence[date]) -> list[Published]:
     return found
 
 
+def failed_steps(error: str) -> str:
+    """An execution's error without the caught job runs' JSON: its name and each failed
+    branch's step (the jobs' own one-line errors are listed with the job runs)."""
+    name, _, cause = error.partition(": ")
+    steps = re.findall(r"\[\w+ branch failed\] ([^{]+?): \{", cause)
+    return f"{name}: {'; '.join(steps)}" if steps else error
+
+
 def report(night: Night) -> str:
     lines = [
         f"rehearsal of {night.day} against moto at {night.endpoint} "
@@ -217,7 +226,8 @@ def report(night: Night) -> str:
         lines += [
             f"trigger {json.dumps(dict(e.event))} (as the trigger role): {e.trigger['status']} "
             f"{e.trigger['executionArn'].rpartition(':')[2]}",
-            f"  execution: {e.status} in {e.seconds:.1f} s" + (f": {e.error}" if e.error else ""),
+            f"  execution: {e.status} in {e.seconds:.1f} s"
+            + (f": {failed_steps(e.error)}" if e.error else ""),
         ]
     lines += [
         "",
