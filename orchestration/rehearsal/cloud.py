@@ -136,11 +136,21 @@ class Rehearsal:
         self._thread.start()
         # The interpreter sends its service calls to localhost:MOTO_PORT (server mode).
         self._set_env("MOTO_PORT", str(port))
+        # moto keeps its backends per process, not per server: start from none, as an account
+        # that has never been deployed to
+        self._reset_moto()
         sfn_config = default_user_config["stepfunctions"]
         previous = sfn_config.get("execute_state_machine", False)
         sfn_config["execute_state_machine"] = True
         self._undo.append(lambda: sfn_config.__setitem__("execute_state_machine", previous))
         self._install_moto_bridges()
+
+    def _reset_moto(self) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=30):
+            pass
 
     def _set_env(self, key: str, value: str) -> None:
         previous = os.environ.get(key)
@@ -160,6 +170,7 @@ class Rehearsal:
                     os.killpg(job.process.pid, signal.SIGKILL)
                 job.process.wait()
         if self._server is not None:
+            self._reset_moto()  # the rehearsal's state goes with it
             self._server.shutdown()
         while self._undo:
             self._undo.pop()()
