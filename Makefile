@@ -19,7 +19,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(BUCKET),--bucket $(BUCKET)) \
 	$(if $(SOURCE_SECRET_ARN),--source-secret-arn $(SOURCE_SECRET_ARN)) \
 	$(if $(LAKE_BUCKET),--lake-bucket $(LAKE_BUCKET)) \
-	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') $(if $(CATALOG),--catalog $(CATALOG)) \
+	$(if $(SCHEDULE),--schedule '$(SCHEDULE)') $(if $(LOOKBACK_DAYS),--lookback-days '$(LOOKBACK_DAYS)') $(if $(CATALOG),--catalog $(CATALOG)) \
 	$(if $(filter-out undefined,$(origin ALERT_EMAIL)),--alert-email '$(ALERT_EMAIL)') \
 	$(if $(filter-out undefined,$(origin KMS_KEY_ARN)),--kms-key-arn '$(KMS_KEY_ARN)') \
 	$(if $(filter-out undefined,$(origin SOURCE_SECRET_KMS_KEY_ARN)),--source-secret-kms-key-arn '$(SOURCE_SECRET_KMS_KEY_ARN)') \
@@ -37,11 +37,11 @@ setup: ## install Java, PostgreSQL, the JDBC driver and .venv where missing
 pg: setup ## start the local PostgreSQL source (under .local/)
 	@$(PY) -m retail_etl.local pg start
 
-seed: pg ## seed the sample source unless it already has data
-	@$(PY) -m retail_etl.local seed --if-empty
+seed: pg ## seed the sample source unless it already has data (AS_OF=YYYY-MM-DDTHH:MM: reseed it as it stood then)
+	@$(PY) -m retail_etl.local seed $(if $(AS_OF),--as-of '$(AS_OF)',--if-empty)
 
-run: seed ## run the batch for DATE (default 2015-01-05), or for FROM=... TO=... (a range), with a summary
-	@$(PY) -m retail_etl.local run $(if $(FROM)$(TO),$(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)),--date $(DATE))
+run: seed ## run the batch for DATE (default 2015-01-05), or FROM=... TO=... (a range); LOOKBACK=N restates changed days before it
+	@$(PY) -m retail_etl.local run $(if $(FROM)$(TO),$(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)),--date $(DATE)) $(if $(LOOKBACK),--lookback '$(LOOKBACK)')
 
 submit: seed ## run one Glue job script locally: make submit JOB=... ARGS='...'
 	$(VENV)/bin/spark-submit --master 'local[*]' --jars /usr/share/java/postgresql.jar \

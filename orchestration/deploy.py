@@ -36,6 +36,8 @@ from typing import Any
 
 from orchestration import resources as r
 from orchestration import template
+from retail_etl.errors import ArgumentError
+from retail_etl.params import MAX_LOOKBACK_DAYS, parse_lookback
 
 REPO = Path(__file__).resolve().parents[1]
 # Zip entries carry timestamps; a fixed one makes the same sources give the same bytes.
@@ -177,6 +179,7 @@ OPTIONAL_ON_UPDATE = {
     "LakeBucket": "--lake-bucket (LAKE_BUCKET=)",
     "SourceConnection": "--source-connection (SOURCE_CONNECTION=)",
     "ScheduleExpression": "--schedule (SCHEDULE=)",
+    "LookbackDays": "--lookback-days (LOOKBACK_DAYS=)",
     "CatalogMode": "--catalog (CATALOG=)",
     "AlertEmail": "--alert-email (ALERT_EMAIL=)",
     "KmsKeyArn": "--kms-key-arn (KMS_KEY_ARN=)",
@@ -193,6 +196,7 @@ class StackSettings:
     source_secret_arn: str | None = None
     lake_bucket: str | None = None
     schedule: str | None = None
+    lookback_days: int | None = None
     source_connection: str | None = None
     catalog_mode: str | None = None
     alert_email: str | None = None
@@ -207,6 +211,7 @@ class StackSettings:
             "SourceSecretArn": self.source_secret_arn,
             "LakeBucket": self.lake_bucket,
             "ScheduleExpression": self.schedule,
+            "LookbackDays": None if self.lookback_days is None else str(self.lookback_days),
             "SourceConnection": self.source_connection,
             "CatalogMode": self.catalog_mode,
         }
@@ -697,6 +702,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--schedule", help=f"EventBridge schedule (first deploy: {r.DEFAULT_SCHEDULE}; then kept)"
     )
+    parser.add_argument(
+        "--lookback-days",
+        help=f"days before each night's day that it re-checks and restates when changed, 0 to "
+        f"{MAX_LOOKBACK_DAYS} (first deploy: {r.DEFAULT_LOOKBACK_DAYS}; then kept)",
+    )
     parser.add_argument("--alert-email", help="e-mail subscribed to the alert topic ('' removes)")
     parser.add_argument(
         "--kms-key-arn", help="KMS key for lake writes, logs and alerts ('' for SSE-S3)"
@@ -718,7 +728,12 @@ def main(argv: list[str] | None = None) -> int:
         for bucket in (args.bucket, args.lake_bucket):
             if bucket is not None:
                 r.check_bucket_name(bucket)
-    except r.InvalidName as err:
+        lookback = (
+            None
+            if args.lookback_days is None
+            else parse_lookback(args.lookback_days, "--lookback-days")
+        )
+    except (r.InvalidName, ArgumentError) as err:
         parser.exit(2, f"deploy: error: {err}\n")
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
@@ -740,6 +755,7 @@ def main(argv: list[str] | None = None) -> int:
             source_secret_arn=args.source_secret_arn,
             lake_bucket=args.lake_bucket,
             schedule=args.schedule,
+            lookback_days=lookback,
             source_connection=args.source_connection,
             catalog_mode=args.catalog,
             alert_email=args.alert_email,

@@ -93,6 +93,9 @@ SDK_TASK_TIMEOUT = 60
 
 # The daily schedule: 01:00 in Seoul (UTC+9, no daylight saving) is 16:00 UTC the day before.
 DEFAULT_SCHEDULE = "cron(0 16 * * ? *)"
+# Days each scheduled night re-checks: the sample's orders change up to 56 hours after their day
+# begins and late tills upload up to 3 days after their day ends, so 3 catches both.
+DEFAULT_LOOKBACK_DAYS = 3
 SOURCE_TIME_ZONE = "Asia/Seoul"
 
 

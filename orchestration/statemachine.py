@@ -343,7 +343,11 @@ def _branch_outcome(prefix: str) -> tuple[str, str, States]:
 
 def _job_arguments(step: flow.Step, crawlers: bool) -> dict[str, str]:
     """The step's arguments as the flow defines them, the days taken from the chunk."""
-    days = {f"{flow.FROM}.$": "$.first", f"{flow.TO}.$": "$.last"}
+    days = {
+        f"{flow.FROM}.$": "$.first",
+        f"{flow.TO}.$": "$.last",
+        f"{flow.LOOKBACK}.$": "$.lookback",
+    }
     return step.arguments(days, "crawlers" if crawlers else "tables")
 
 
@@ -463,10 +467,12 @@ def _chunk_states(crawlers: bool) -> States:
 # Input forms, each made into a list of chunks ([first, last] pairs) that run one after another.
 WHICH_DAYS = "Which days?"
 CHUNKS = "Chunks, one after another"
+LOOKBACK_GIVEN = "Look-back given?"
 BAD_INPUT = "Bad input"
 EXPECTED_INPUT = (
     'expected {"EXTRACT_DATE": "YYYY-MM-DD"} or {"EXTRACT_DATE_FROM": "YYYY-MM-DD", '
-    '"EXTRACT_DATE_TO": "YYYY-MM-DD"} (the trigger Lambda adds "chunks" for a long range)'
+    '"EXTRACT_DATE_TO": "YYYY-MM-DD"} (the trigger Lambda adds "chunks" for a long range), '
+    'either with "LOOKBACK_DAYS": "N" to restate the changed days of the N before'
 )
 
 
@@ -475,14 +481,41 @@ def _plan(chunks: str) -> State:
         "Type": "Pass",
         "Parameters": {"chunks.$": chunks},
         "ResultPath": "$.plan",
-        "Next": CHUNKS,
+        "Next": LOOKBACK_GIVEN,
+    }
+
+
+def _lookback_states() -> States:
+    """The look-back every job of every chunk gets: the input's `LOOKBACK_DAYS` as text (a
+    number is formatted), else 0. The jobs validate it (0 to 62), as they do the days."""
+    return {
+        LOOKBACK_GIVEN: {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.LOOKBACK_DAYS", "IsPresent": True, "Next": "With its look-back"}
+            ],
+            "Default": "Without a look-back",
+        },
+        "With its look-back": {
+            "Type": "Pass",
+            "Parameters": {"days.$": "States.Format('{}', $.LOOKBACK_DAYS)"},
+            "ResultPath": "$.lookback",
+            "Next": CHUNKS,
+        },
+        "Without a look-back": {
+            "Type": "Pass",
+            "Result": {"days": "0"},
+            "ResultPath": "$.lookback",
+            "Next": CHUNKS,
+        },
     }
 
 
 def definition(crawlers: bool = False) -> dict[str, Any]:
     """The whole state machine. Input: `{"EXTRACT_DATE": "D"}`, or `{"EXTRACT_DATE_FROM": "A",
     "EXTRACT_DATE_TO": "B"}` (one chunk), optionally with `"chunks": [["A", "A2"], ...]` (the
-    trigger Lambda splits a range into calendar months).
+    trigger Lambda splits a range into calendar months); either with `"LOOKBACK_DAYS": "N"`,
+    which every job gets as `--LOOKBACK_DAYS` (default 0).
 
     The chunks run one after another (a Map with MaxConcurrency 1), so a backfill never runs two
     of its own job runs or crawls of the same job or crawler at once; each chunk runs both
@@ -521,6 +554,7 @@ def definition(crawlers: bool = False) -> dict[str, Any]:
             "One range": _plan(
                 "States.Array(States.Array($.EXTRACT_DATE_FROM, $.EXTRACT_DATE_TO))"
             ),
+            **_lookback_states(),
             CHUNKS: {
                 "Type": "Map",
                 "Comment": "One chunk at a time: a backfill never contends with itself",
@@ -529,6 +563,8 @@ def definition(crawlers: bool = False) -> dict[str, Any]:
                 "ItemSelector": {
                     "first.$": "States.ArrayGetItem($$.Map.Item.Value, 0)",
                     "last.$": "States.ArrayGetItem($$.Map.Item.Value, 1)",
+                    # a path in ItemSelector reads the Map state's input (AWS and moto alike)
+                    "lookback.$": "$.lookback.days",
                 },
                 "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **batch},
                 "ResultPath": None,

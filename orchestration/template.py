@@ -14,6 +14,7 @@ from orchestration import iam, operations, statemachine
 from orchestration import resources as r
 from orchestration.cfn import Json, arn, logical_id, ref, sub
 from retail_etl import contract, lake
+from retail_etl.params import MAX_LOOKBACK_DAYS
 
 TEMPLATE_PATH = Path(__file__).resolve().parent / "cloudformation" / "hist_retail.template.json"
 
@@ -65,6 +66,14 @@ def parameters() -> Json:
             "Type": "String",
             "Default": r.DEFAULT_SCHEDULE,
             "Description": "When the daily batch starts (UTC); the default is 01:00 in Seoul",
+        },
+        "LookbackDays": {
+            "Type": "Number",
+            "Default": r.DEFAULT_LOOKBACK_DAYS,
+            "MinValue": 0,
+            "MaxValue": MAX_LOOKBACK_DAYS,
+            "Description": "Days before each night's day that the night re-checks, restating "
+            "those the source changed since they were published",
         },
     }
     params.update(operations.parameters())
@@ -261,7 +270,12 @@ def template() -> Json:
                 "Timeout": 60,
                 "MemorySize": 128,
                 "LoggingConfig": {"LogGroup": ref("TriggerLogGroup")},
-                "Environment": {"Variables": {"STATE_MACHINE_ARN": ref("DailyBatchStateMachine")}},
+                "Environment": {
+                    "Variables": {
+                        "STATE_MACHINE_ARN": ref("DailyBatchStateMachine"),
+                        "LOOKBACK_DAYS": ref("LookbackDays"),
+                    }
+                },
                 **operations.trigger_function_extras(),
             },
             "Metadata": operations.TRIGGER_FUNCTION_SKIPS,

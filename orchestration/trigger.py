@@ -8,7 +8,10 @@ Events it takes:
   execution, whose input lists the range's calendar months as chunks; the state machine runs
   them one after another, so a backfill never contends with itself;
 - any of them with `"rerun": true`: start again even if that day or range already has an
-  execution.
+  execution;
+- a manual one with `"lookback": N` (0 to 62; default 0): also re-check the N days before the
+  first day, restating those the source changed since they were published. The schedule's
+  nights re-check the LOOKBACK_DAYS environment variable's days (the deploy setting, default 3).
 
 Executions are named `hist-retail-YYYY-MM-DD` (a day) or `hist-retail-YYYY-MM-DD-to-YYYY-MM-DD`
 (a range), so a second trigger for the same days finds the name taken and starts nothing new
@@ -27,7 +30,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from retail_etl.errors import ArgumentError
-from retail_etl.params import MAX_RANGE_DAYS, DayRange, parse_extract_date
+from retail_etl.params import MAX_RANGE_DAYS, DayRange, parse_extract_date, parse_lookback
 
 # Seoul is UTC+9 all year (no daylight saving since 1988): a fixed offset, so the Lambda needs
 # no time-zone database, which some Lambda images do not ship.
@@ -42,7 +45,7 @@ class TriggerError(ValueError):
 
 def requested_days(event: dict[str, Any]) -> DayRange:
     """The business days an event asks for, validated."""
-    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+    if is_scheduled(event):
         fired = datetime.fromisoformat(str(event["time"]))  # Python 3.11 reads the trailing Z
         return DayRange.one(fired.astimezone(SEOUL).date() - timedelta(days=1))
     if "EXTRACT_DATE" in event and ("from" in event or "to" in event):
@@ -70,6 +73,23 @@ def requested_days(event: dict[str, Any]) -> DayRange:
     return days
 
 
+def is_scheduled(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
+def requested_lookback(event: dict[str, Any], setting: str | None) -> int:
+    """The look-back an event asks for: the deploy setting (`LOOKBACK_DAYS`) on the schedule's
+    nights, `"lookback"` (default 0) on a manual start; validated as the jobs validate it."""
+    try:
+        if is_scheduled(event):
+            if setting is None:
+                raise TriggerError("LOOKBACK_DAYS is not set")
+            return parse_lookback(setting, "the LOOKBACK_DAYS setting")
+        return parse_lookback(event.get("lookback", 0), "'lookback'")
+    except ArgumentError as err:
+        raise TriggerError(str(err)) from None
+
+
 def chunks(days: DayRange) -> list[tuple[date, date]]:
     """The range cut at calendar-month boundaries: each chunk is at most 31 days, so the Glue
     jobs' timeout and workers are sized for a month, whatever the range."""
@@ -83,14 +103,16 @@ def chunks(days: DayRange) -> list[tuple[date, date]]:
     return found
 
 
-def execution_input(days: DayRange) -> dict[str, Any]:
-    """What the state machine is started with: a day, or a range and its chunks."""
+def execution_input(days: DayRange, lookback: int = 0) -> dict[str, Any]:
+    """What the state machine is started with: a day, or a range and its chunks, and the
+    look-back (text, as the jobs take their arguments)."""
     if len(days) == 1:
-        return {"EXTRACT_DATE": days.first.isoformat()}
+        return {"EXTRACT_DATE": days.first.isoformat(), "LOOKBACK_DAYS": str(lookback)}
     return {
         "EXTRACT_DATE_FROM": days.first.isoformat(),
         "EXTRACT_DATE_TO": days.last.isoformat(),
         "chunks": [[a.isoformat(), b.isoformat()] for a, b in chunks(days)],
+        "LOOKBACK_DAYS": str(lookback),
     }
 
 
@@ -114,7 +136,7 @@ def execution_status(client: Any, arn: str) -> str | None:
 
 
 def start_execution(
-    client: Any, state_machine_arn: str, days: DayRange, rerun: bool
+    client: Any, state_machine_arn: str, days: DayRange, rerun: bool, lookback: int = 0
 ) -> dict[str, Any]:
     """Start one execution for `days`; days that already have their execution are reported,
     not rerun.
@@ -131,7 +153,7 @@ def start_execution(
             arn = client.start_execution(
                 stateMachineArn=state_machine_arn,
                 name=name,
-                input=json.dumps(execution_input(days)),
+                input=json.dumps(execution_input(days, lookback)),
             )["executionArn"]
             outcome = "started"
         except client.exceptions.ExecutionAlreadyExists:  # started since we looked
@@ -141,6 +163,7 @@ def start_execution(
     return {
         "days": str(days),
         "chunks": len(chunks(days)),
+        "lookback": lookback,
         "executionArn": arn,
         "status": outcome,
     }
@@ -152,8 +175,11 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
     if not state_machine_arn:
         raise TriggerError("STATE_MACHINE_ARN is not set")
     days = requested_days(event)  # validated before any call to AWS
+    lookback = requested_lookback(event, os.environ.get("LOOKBACK_DAYS"))
     if client is None:
         import boto3
 
         client = boto3.client("stepfunctions")
-    return start_execution(client, state_machine_arn, days, rerun=bool(event.get("rerun")))
+    return start_execution(
+        client, state_machine_arn, days, rerun=bool(event.get("rerun")), lookback=lookback
+    )

@@ -18,11 +18,12 @@ from typing import Any, Protocol
 
 from pyspark.sql import DataFrame
 
-from retail_etl import contract, gates
+from retail_etl import contract, gates, restate
 from retail_etl.catalogs import Catalog, DayChange
 from retail_etl.errors import one_line
 from retail_etl.lake import PARTITION_COLUMN, Lake, LakeTable
 from retail_etl.publish import AUDIT_FOLDER, Output, Switch, new_run_id, publish, roll_forward
+from retail_etl.restate import Decision
 
 
 @dataclass
@@ -45,6 +46,11 @@ class Run:
     switches: list[Switch] = field(default_factory=list)
     rolled_forward: list[str] = field(default_factory=list)
     rolled_forward_switches: list[tuple[str, Switch]] = field(default_factory=list)
+    # Why each day was written or left (`restate.Decision`), and what a look-back compares with
+    # later: d2s, each written day's source fingerprint; s2s, the raw run each day was built from.
+    decisions: list[Decision] = field(default_factory=list)
+    fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
+    built_from: dict[str, dict[str, str | None]] = field(default_factory=dict)
     _clock: float = field(default_factory=time.monotonic)
 
     def prepare(self, tables: Iterable[LakeTable]) -> None:
@@ -84,6 +90,8 @@ class Run:
                 ]
             )
         if self.in_place:
+            for day in days:  # until it is published again, nobody knows what the day holds
+                self.lake.remove(restate.pointer_location(self, table, day))
             written = self.lake.write_days(df, table, days)
         else:
             written = self.lake.write_run(df, table, self.run_id, days)
@@ -115,6 +123,12 @@ class Run:
                     emptied.setdefault(output.table, []).append(DayChange(output.day, None))
             for table, changes in emptied.items():
                 self.catalog.set_days(table, changes)
+            for output in outputs:
+                if output.location:
+                    self.lake.write_text(
+                        restate.pointer_location(self, output.table, output.day),
+                        json.dumps({"run_id": self.run_id}),
+                    )
             switches = [Switch(o, None, applied=not o.location) for o in outputs]
             self.switches += switches
             return switches
@@ -138,6 +152,9 @@ class Run:
                 {d.isoformat() for d in self.days} | {o.day.isoformat() for o in self.outputs}
             ),
             "rows": rows,
+            "decisions": [d.as_record() for d in self.decisions],
+            "fingerprints": self.fingerprints,
+            "built_from": self.built_from,
             "gates": [g.as_record() for g in self.gate_results],
             "published": [s.as_record() for s in self.switches],
             "rolled_forward": self.rolled_forward,
@@ -213,6 +230,17 @@ def _days_label(days: Sequence[str]) -> str:
     return f"{days[0]}..{days[-1]} ({len(days)} days)"
 
 
+def _restated(record: dict[str, Any]) -> str:
+    """`restated 2015-01-03 (changed); ...`: the look-back days a run wrote again, and why."""
+    return restate.describe(
+        [
+            (d["day"], d.get("reason", ""))
+            for d in record.get("decisions", [])
+            if d["decision"] == restate.RESTATED
+        ]
+    )
+
+
 def format_history(records: Sequence[dict[str, Any]]) -> str:
     header = f"{'run id':<29} {'job':<32} {'status':<9} {'rows':>9} {'gates':>11} {'sec':>6}  days"
     lines = [header, "-" * len(header)]
@@ -223,5 +251,6 @@ def format_history(records: Sequence[dict[str, Any]]) -> str:
             f"{r['run_id']:<29} {r['job']:<32} {r['status']:<9} {rows:>9,} "
             f"{passed:>5}/{len(r['gates']):<5} {r['seconds']:>6.1f}  {_days_label(r['days'])}"
             + (f"\n    {r['error']}" if r["error"] else "")
+            + (f"\n    {restated}" if (restated := _restated(r)) else "")
         )
     return "\n".join(lines)

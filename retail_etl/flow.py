@@ -6,7 +6,8 @@ Step Functions definition (`orchestration.statemachine`) turns each step into a 
 with the same arguments. A change to the flow is made here, once.
 
 Every step is given its days as a range, `--EXTRACT_DATE_FROM A --EXTRACT_DATE_TO B` (one day:
-A = B), so a night and a backfill run the same steps with the same arguments.
+A = B), and its look-back, `--LOOKBACK_DAYS N`, so a night and a backfill run the same steps with
+the same arguments.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from retail_etl.settings import SourceDb, source_from_secrets_manager
 from retail_etl.steps import StepResult
 
 FROM, TO = "--EXTRACT_DATE_FROM", "--EXTRACT_DATE_TO"
+LOOKBACK = "--LOOKBACK_DAYS"  # days before FROM that each job re-checks and restates
 
 # What a job does once started: (Spark session, the run, the local source, its parameters).
 Work = Callable[[SparkSession, Run, SourceDb, Any], list[StepResult]]
@@ -45,7 +47,13 @@ def _extract(spark: SparkSession, run: Run, local: SourceDb, params: D2sParams) 
     )
     return [
         steps.extract_days(
-            spark, source, run, params.target, params.days, params.source_max_connections
+            spark,
+            source,
+            run,
+            params.target,
+            params.days,
+            params.source_max_connections,
+            params.window,
         )
     ]
 
@@ -53,13 +61,13 @@ def _extract(spark: SparkSession, run: Run, local: SourceDb, params: D2sParams) 
 def _build_dailybalju(
     spark: SparkSession, run: Run, local: SourceDb, params: S2sParams
 ) -> list[StepResult]:
-    return [steps.build_dailybalju(run, params.days)]
+    return [steps.build_dailybalju(run, params.days, params.window)]
 
 
 def _build_dailysales(
     spark: SparkSession, run: Run, local: SourceDb, params: S2sParams
 ) -> list[StepResult]:
-    return steps.build_dailysales(run, params.days)
+    return steps.build_dailysales(run, params.days, params.window)
 
 
 D2S = Job("jb_retail_factdata_d2s", D2sParams.from_argv, _extract)
@@ -78,9 +86,9 @@ class Step:
     publishes: tuple[LakeTable, ...] = ()  # what the crawler option crawls after the step
 
     def arguments(self, days: Mapping[str, str], catalog_mode: str = "tables") -> dict[str, str]:
-        """The job's arguments: the fixed ones, then the days (`--EXTRACT_DATE_FROM` and
-        `--EXTRACT_DATE_TO`, as values or, in the ASL, as paths), then the catalog mode when it
-        is not the default."""
+        """The job's arguments: the fixed ones, then the days (`--EXTRACT_DATE_FROM`,
+        `--EXTRACT_DATE_TO` and `--LOOKBACK_DAYS`, as values or, in the ASL, as paths), then the
+        catalog mode when it is not the default."""
         arguments = {**dict(self.fixed), **days}
         if catalog_mode != "tables":
             arguments["--CATALOG"] = catalog_mode  # write in place; the crawlers catalogue it

@@ -81,7 +81,10 @@ def run_glue_job(job: Job, argv: Sequence[str], usage: str | None = None) -> int
     for result in results:
         written = result.note or f"{result.rows_out:,} rows published from {result.location}"
         print(f"{job_name}: {result.step} {params.day}: {written} in {result.seconds:.1f} s")
-        if len(params.days) > 1:
+        if result.restated:
+            lookback = f"look-back of {params.lookback_days} days"
+            print(f"{job_name}: {result.step} {lookback}: {result.restated}")
+        if len(result.rows_by_day) > 1:
             print(f"{job_name}: {result.step} rows per day: {rows_per_day(result.rows_by_day)}")
     print(f"{job_name}: run {run.run_id}: {len(run.gate_results)} gates passed")
     return 0

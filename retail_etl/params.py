@@ -21,6 +21,9 @@ MAX_RANGE_DAYS = 366
 # Parallel JDBC reads of the source, at most (each is a connection to the operational database).
 DEFAULT_SOURCE_MAX_CONNECTIONS = 4
 SOURCE_MAX_CONNECTIONS_LIMIT = 32
+# Days before the first asked day that a run re-checks (and restates when the source changed):
+# two months at most, so a window's fingerprint query stays one small grouped scan.
+MAX_LOOKBACK_DAYS = 62
 
 
 def parse_extract_date(value: str, name: str = "EXTRACT_DATE") -> date:
@@ -102,6 +105,21 @@ def parse_max_connections(value: str | None) -> int:
     return int(value)
 
 
+def parse_lookback(value: object, name: str = "--LOOKBACK_DAYS") -> int:
+    """Parse a look-back: a whole number of days from 0 to MAX_LOOKBACK_DAYS (text or int;
+    never a bool, a float or a signed number)."""
+    text = str(value).strip() if isinstance(value, str) else None
+    if isinstance(value, bool) or not (
+        (isinstance(value, int) and 0 <= value <= MAX_LOOKBACK_DAYS)
+        or (text is not None and text.isdigit() and text.isascii()
+            and int(text) <= MAX_LOOKBACK_DAYS)
+    ):  # fmt: skip
+        raise ArgumentError(
+            f"{name} {value!r} is not a whole number of days from 0 to {MAX_LOOKBACK_DAYS}"
+        )
+    return int(value)  # type: ignore[call-overload]
+
+
 def parse_catalog_mode(value: str | None) -> str:
     """Parse `--CATALOG`: publish through the declared tables (default), or write in place for
     the crawlers of the seed's flow."""
@@ -169,7 +187,7 @@ def check_forms(argv: Sequence[str], names: Sequence[str]) -> None:
             )
 
 
-DAY_OPTIONS = ["EXTRACT_DATE", "EXTRACT_DATE_FROM", "EXTRACT_DATE_TO"]
+DAY_OPTIONS = ["EXTRACT_DATE", "EXTRACT_DATE_FROM", "EXTRACT_DATE_TO", "LOOKBACK_DAYS"]
 
 
 def _days(args: dict[str, str]) -> DayRange:
@@ -186,11 +204,17 @@ class JobParams:
     lake_root: str | None
     glue_args: dict[str, str]
     catalog_mode: str
+    lookback_days: int  # days before `days` re-checked, and restated when they changed
 
     @property
     def day(self) -> str:
         """The days as one label: `2015-01-05`, or `2015-01-01..2015-01-31`."""
         return str(self.days)
+
+    @property
+    def window(self) -> list[date]:
+        """The look-back window: the `lookback_days` days before the first asked day."""
+        return [self.days.first - timedelta(days=n) for n in range(self.lookback_days, 0, -1)]
 
 
 @dataclass(frozen=True)
@@ -220,6 +244,7 @@ class D2sParams(JobParams):
             lake_root=args.get("LAKE_ROOT"),
             glue_args=args,
             catalog_mode=parse_catalog_mode(args.get("CATALOG")),
+            lookback_days=parse_lookback(args.get("LOOKBACK_DAYS", "0")),
             target=parse_target(args["TARGET_DATA"]),
             source_secret_id=args.get("SOURCE_SECRET_ID"),
             source_max_connections=parse_max_connections(args.get("SOURCE_MAX_CONNECTIONS")),
@@ -238,4 +263,5 @@ class S2sParams(JobParams):
             lake_root=args.get("LAKE_ROOT"),
             glue_args=args,
             catalog_mode=parse_catalog_mode(args.get("CATALOG")),
+            lookback_days=parse_lookback(args.get("LOOKBACK_DAYS", "0")),
         )

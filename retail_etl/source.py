@@ -10,7 +10,7 @@ the same snapshot before it reads. PostgreSQL 10 and later export snapshots on a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from types import TracebackType
@@ -39,6 +39,17 @@ class FactTable:
     day_column: str
     day_of_row: str
     control_sums: Mapping[str, str] = field(default_factory=dict)
+
+    def days_filter(self, days: Sequence[date]) -> str:
+        """SQL for a set of business days: one half-open range per run of consecutive days."""
+        runs: list[list[date]] = []
+        for day in sorted(set(days)):
+            if runs and day - runs[-1][-1] == timedelta(days=1):
+                runs[-1].append(day)
+            else:
+                runs.append([day])
+        ranges = [self.day_filter(run[0], run[-1]) for run in runs]
+        return ranges[0] if len(ranges) == 1 else "(" + " OR ".join(f"({r})" for r in ranges) + ")"
 
     def day_filter(self, first: date, last: date | None = None) -> str:
         """SQL for business days `first` to `last` (inclusive; default: `first` alone): a
@@ -78,19 +89,48 @@ FACT_TABLES = {
 }
 
 
+# A day's fingerprint: its row count and the sum of a 64-bit hash of every row's whole text
+# (`t::text`: every column, in the table's order). Any insert, update or delete of any column
+# changes it (a collision needs two changed days whose hash sums meet by chance: 1 in 2**64),
+# where a count and control sums do not: a cancelled order keeps both. The sum does not depend
+# on the order PostgreSQL reads the rows in, so the query needs no sort. md5 and the casts are
+# documented, stable functions: a fingerprint taken by another PostgreSQL version compares.
+FINGERPRINT_SQL = "sum(('x' || left(md5(t::text), 16))::bit(64)::bigint)"
+EMPTY_FINGERPRINT = "0:0"  # a day without rows
+
+
 @dataclass(frozen=True)
 class RangeExtent:
-    """Rows and control sums of each day of a range, and the key range the parallel read is
-    split over, all as of the snapshot. Days without rows are absent from both maps."""
+    """Rows, control sums and fingerprint of each day of a range, and the key range the
+    parallel read is split over, all as of the snapshot. Days without rows are absent."""
 
     rows_by_day: Mapping[date, int]
     sums_by_day: Mapping[date, Mapping[str, Any]]
     min_key: int | None
     max_key: int | None
+    fingerprints: Mapping[date, str] = field(default_factory=dict)
+    keys_by_day: Mapping[date, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
         return sum(self.rows_by_day.values())
+
+    def fingerprint(self, day: date) -> str:
+        """`rows:hash sum` of `day` as of the snapshot (`0:0` for a day without rows)."""
+        return self.fingerprints.get(day, EMPTY_FINGERPRINT)
+
+    def only(self, days: Sequence[date]) -> RangeExtent:
+        """The extent of some of the days: what the read of just those days is split over."""
+        keep = set(days)
+        keys = [k for d, k in self.keys_by_day.items() if d in keep]
+        return RangeExtent(
+            {d: n for d, n in self.rows_by_day.items() if d in keep},
+            {d: s for d, s in self.sums_by_day.items() if d in keep},
+            min((k[0] for k in keys), default=None),
+            max((k[1] for k in keys), default=None),
+            {d: f for d, f in self.fingerprints.items() if d in keep},
+            {d: k for d, k in self.keys_by_day.items() if d in keep},
+        )
 
 
 def jdbc_options(source: SourceDb) -> dict[str, str]:
@@ -198,14 +238,14 @@ class SourceSnapshot:
 def range_extent(
     snapshot: SourceSnapshot, table: FactTable, first: date, last: date
 ) -> RangeExtent:
-    """Each day's row count and control sums, and the key range, in the snapshot: one query
-    over the indexed range, grouped by day."""
+    """Each day's row count, control sums, fingerprint and key range, in the snapshot: one
+    query over the indexed range, grouped by day."""
     sums = list(table.control_sums.values())
     query = (
         f"SELECT to_char({table.day_of_row}, 'YYYY-MM-DD'), count(*), "
-        f"min({table.key}), max({table.key})"
+        f"min({table.key}), max({table.key}), {FINGERPRINT_SQL}"
         + "".join(f", {expression}" for expression in sums)
-        + f" FROM {table.name} WHERE {table.day_filter(first, last)} GROUP BY 1"
+        + f" FROM {table.name} t WHERE {table.day_filter(first, last)} GROUP BY 1"
     )
     try:
         found = snapshot.query_all(query)
@@ -216,15 +256,21 @@ def range_extent(
         ) from None
     rows_by_day: dict[date, int] = {}
     sums_by_day: dict[date, dict[str, Any]] = {}
-    for day_text, rows, _, _, *totals in found:
+    fingerprints: dict[date, str] = {}
+    keys_by_day: dict[date, tuple[int, int]] = {}
+    for day_text, rows, low, high, hashed, *totals in found:
         day = date.fromisoformat(day_text)
         rows_by_day[day] = int(rows)
         sums_by_day[day] = dict(zip(table.control_sums, totals, strict=True))
+        fingerprints[day] = f"{int(rows)}:{hashed}"
+        keys_by_day[day] = (int(low), int(high))
     return RangeExtent(
         rows_by_day,
         sums_by_day,
         min((r[2] for r in found), default=None),
         max((r[3] for r in found), default=None),
+        fingerprints,
+        keys_by_day,
     )
 
 
@@ -242,10 +288,11 @@ def read_range(
     last: date,
     extent: RangeExtent,
     max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS,
+    only: Sequence[date] | None = None,
 ) -> DataFrame:
-    """Days `first` to `last` as of the snapshot: every column typed as in the source, plus
-    `extract_date` (the row's business day, computed by PostgreSQL), in one JDBC query split
-    over parallel partitions.
+    """Days `first` to `last` (or just the days `only`, restated days among them) as of the
+    snapshot: every column typed as in the source, plus `extract_date` (the row's business
+    day, computed by PostgreSQL), in one JDBC query split over parallel partitions.
 
     The date filter runs inside PostgreSQL (a subquery on the indexed column); Spark splits the
     range's key range into partitions, each a further range on the primary key. The DataFrame
@@ -254,12 +301,16 @@ def read_range(
     if int(FETCH_SIZE) <= 0:
         # autocommit would stay on and each statement would leave the snapshot's transaction
         raise EtlError("FETCH_SIZE must be above 0: the snapshot needs autocommit off")
+    days_filter = table.day_filter(first, last)
+    if only is not None:
+        extent = extent.only(only)
+        days_filter = table.days_filter(only)
     partitions = read_partitions(extent.rows, max_connections)
     reader = spark.read.format("jdbc").options(
         **jdbc_options(snapshot.source),
         dbtable=(
             f"(SELECT t.*, to_char({table.day_of_row}, 'YYYY-MM-DD') AS {PARTITION_COLUMN} "
-            f"FROM {table.name} t WHERE {table.day_filter(first, last)}) AS business_days"
+            f"FROM {table.name} t WHERE {days_filter}) AS business_days"
         ),
         sessionInitStatement=snapshot.session_init_statement,
     )

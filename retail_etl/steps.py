@@ -18,7 +18,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from retail_etl import contract, gates, source, transforms
+from retail_etl import contract, gates, restate, source, transforms
 from retail_etl import lake as tables
 from retail_etl.audit import Run
 from retail_etl.errors import SourceUnavailableError
@@ -41,6 +41,7 @@ class StepResult:
     location: str
     note: str = ""
     rows_by_day: Mapping[date, int] = field(default_factory=dict)
+    restated: str = ""  # `restated 2015-01-03 (changed), ...`: window days written again
 
 
 def extract_days(
@@ -50,9 +51,11 @@ def extract_days(
     target: str,
     days: DayRange,
     max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS,
+    window: Sequence[date] = (),
 ) -> StepResult:
     """d2s: business days `days` of `target`, as of one snapshot of PostgreSQL, into the raw
-    table, in one JDBC read of the whole range.
+    table, in one JDBC read; with a look-back `window` (days before `days`), also every window
+    day whose source changed since it was published, in the same snapshot and the same read.
 
     The gates compare what was written, day by day, with the snapshot's own counts, control
     sums and key.
@@ -62,18 +65,24 @@ def extract_days(
     table = tables.FACTDATA[target]
     run.prepare([table])
     with source.SourceSnapshot(spark, source_db) as snapshot:
-        extent = source.range_extent(snapshot, fact, days.first, days.last)
+        # one grouped query over the window and the days: counts, sums, keys and fingerprints
+        extent = source.range_extent(snapshot, fact, (window or days.days)[0], days.last)
+        plan = restate.extraction_plan(run, table, days.days, window, extent)
+        run.decisions += plan
+        todo = restate.days_to_write(plan)
+        if restated := restate.summary(plan):
+            log.info("%s: %s", table.name, restated)
         empty = [d for d in days.days if d not in extent.rows_by_day]
         if empty:
             log.warning("%s has no rows for %s; published empty", fact.name, _list_days(empty))
         rows = source.read_range(
-            spark, snapshot, fact, days.first, days.last, extent, max_connections
+            spark, snapshot, fact, days.first, days.last, extent, max_connections, only=todo
         )
         rows = rows.transform(transforms.with_extracted_at(datetime.now(UTC))).select(
             *[n for n, _ in contract.of(table).columns], PARTITION_COLUMN
         )
         try:
-            outputs = run.write(rows, table, days.days)  # the read happens here, in the snapshot
+            outputs = run.write(rows, table, todo)  # the read happens here, in the snapshot
         except Exception as err:
             reason = source.driver_failure(err)
             if reason is None:
@@ -83,46 +92,54 @@ def extract_days(
             ) from None
     run.check(
         gates.raw_gates(
-            run.written(table, days.days),
+            run.written(table, todo),
             table.name,
             contract.of(table).key,
-            days.days,
+            todo,
             extent.rows_by_day,
             extent.sums_by_day,
             fact.control_sums,
         )
     )
+    # what the next look-back compares with: kept in this run's record
+    run.fingerprints.setdefault(table.name, {}).update(
+        {day.isoformat(): extent.fingerprint(day) for day in todo}
+    )
     run.publish(outputs)
-    return _result(f"d2s:{target}", extent.rows, outputs, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return _result(f"d2s:{target}", extent.only(todo).rows, outputs, seconds, plan)
 
 
-def build_dailybalju(run: Run, days: DayRange) -> StepResult:
-    """s2s: the published purchase orders of `days` into `silver_dailybalju`, in one pass."""
+def build_dailybalju(run: Run, asked: DayRange, window: Sequence[date] = ()) -> StepResult:
+    """s2s: the published purchase orders of `asked` into `silver_dailybalju`, in one pass,
+    with every day of the look-back `window` whose raw day was republished since its build."""
     started = time.monotonic()
     raw_table, silver = tables.FACTDATA["balju"], tables.SILVER_DAILYBALJU
     run.prepare([raw_table, silver])
-    balju = _raw_days(run, raw_table, days).cache()  # read once: counted, aggregated, checked
+    plan = restate.rebuild_plan(run, raw_table, [silver], asked.days, window)
+    days = _plan(run, plan)
+    balju = _raw_days(run, raw_table, [silver], days).cache()  # read once: counted, built, checked
     try:
         rows_in = balju.count()
-        outputs = run.write(transforms.daily_balju(balju, by=[PARTITION_COLUMN]), silver, days.days)
-        written = run.written(silver, days.days)
+        outputs = run.write(transforms.daily_balju(balju, by=[PARTITION_COLUMN]), silver, days)
+        written = run.written(silver, days)
         kept = balju.where(~F.col("status").eqNullSafe(F.lit("CANCELLED")))
-        expected = gates.totals_by_day(kept, _zero_if_none(ORDERS_RAW), days.days)
-        found = gates.totals_by_day(written, _zero_if_none(ORDERS_SILVER), days.days)
+        expected = gates.totals_by_day(kept, _zero_if_none(ORDERS_RAW), days)
+        found = gates.totals_by_day(written, _zero_if_none(ORDERS_SILVER), days)
         run.check(
             [
                 *[
                     result
-                    for day in days.days
+                    for day in days
                     for result in gates.match_totals(silver.name, day, expected[day], found[day])
                 ],
-                *gates.primary_keys(written, silver.name, contract.of(silver).key, days.days),
+                *gates.primary_keys(written, silver.name, contract.of(silver).key, days),
             ]
         )
         run.publish(outputs)
     finally:
         balju.unpersist()
-    return _result("s2s:dailybalju", rows_in, outputs, time.monotonic() - started)
+    return _result("s2s:dailybalju", rows_in, outputs, time.monotonic() - started, plan)
 
 
 # The balju gate: non-cancelled raw orders against the silver day's totals.
@@ -159,8 +176,9 @@ def _zero_if_none(expressions: dict[str, str]) -> dict[str, str]:
     return {name: f"coalesce({sql}, 0)" for name, sql in expressions.items()}
 
 
-def build_dailysales(run: Run, days: DayRange) -> list[StepResult]:
-    """s2s: the published sales lines of `days` into the item, store and hourly silver tables.
+def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> list[StepResult]:
+    """s2s: the published sales lines of `asked` into the item, store and hourly silver tables,
+    with every day of the look-back `window` whose raw day was republished since its build.
 
     All three are written and checked before any is published; then they are published back
     to back, so a reader never sees some at the new totals and others at the old.
@@ -172,10 +190,12 @@ def build_dailysales(run: Run, days: DayRange) -> list[StepResult]:
         tables.SILVER_DAILYSALES_HOURLY,
     )
     run.prepare([raw_table, *silver_tables])
-    sales = _raw_days(run, raw_table, days).cache()
+    plan = restate.rebuild_plan(run, raw_table, silver_tables, asked.days, window)
+    days = _plan(run, plan)
+    sales = _raw_days(run, raw_table, silver_tables, days).cache()
     try:
         rows_in = sales.count()
-        raw_totals = gates.totals_by_day(sales, _zero_if_none(SALES_RAW), days.days)
+        raw_totals = gates.totals_by_day(sales, _zero_if_none(SALES_RAW), days)
         for totals in raw_totals.values():
             totals["net_amount"] = totals["gross_amount"] - totals["discount_amount"]
         by = [PARTITION_COLUMN]
@@ -188,22 +208,22 @@ def build_dailysales(run: Run, days: DayRange) -> list[StepResult]:
         seconds: list[float] = []
         for table, df in zip(silver_tables, builds, strict=True):
             started = time.monotonic()
-            outputs = run.write(df, table, days.days)
-            written = run.written(table, days.days)
+            outputs = run.write(df, table, days)
+            written = run.written(table, days)
             names = SALES_TOTALS_OF[table.name]
             found = gates.totals_by_day(
-                written, _zero_if_none({n: f"sum({n})" for n in names}), days.days
+                written, _zero_if_none({n: f"sum({n})" for n in names}), days
             )
             run.check(
                 [
                     *[
                         result
-                        for day in days.days
+                        for day in days
                         for result in gates.match_totals(
                             table.name, day, {n: raw_totals[day][n] for n in names}, found[day]
                         )
                     ],
-                    *gates.primary_keys(written, table.name, contract.of(table).key, days.days),
+                    *gates.primary_keys(written, table.name, contract.of(table).key, days),
                 ]
             )
             if table is tables.SILVER_DAILYSALES_STORE:
@@ -212,7 +232,7 @@ def build_dailysales(run: Run, days: DayRange) -> list[StepResult]:
             seconds.append(time.monotonic() - started)
         run.publish([o for outputs in written_by_table for o in outputs])
         return [
-            _result(f"s2s:{t.name.removeprefix('silver_')}", rows_in, outputs, s)
+            _result(f"s2s:{t.name.removeprefix('silver_')}", rows_in, outputs, s, plan)
             for t, outputs, s in zip(silver_tables, written_by_table, seconds, strict=True)
         ]
     finally:
@@ -220,15 +240,15 @@ def build_dailysales(run: Run, days: DayRange) -> list[StepResult]:
 
 
 def _receipts_per_store(
-    sales: DataFrame, written: DataFrame, table: LakeTable, days: DayRange
+    sales: DataFrame, written: DataFrame, table: LakeTable, days: Sequence[date]
 ) -> list[gates.GateResult]:
     """AggregateMatch of distinct receipts, store by store, day by day."""
-    expected: dict[str, dict[Any, Any]] = {d.isoformat(): {} for d in days.days}
+    expected: dict[str, dict[Any, Any]] = {d.isoformat(): {} for d in days}
     for day, store, receipts in (
         sales.groupBy(PARTITION_COLUMN, "store_id").agg(F.countDistinct("receipt_no")).collect()
     ):
         expected[day][store] = receipts
-    found: dict[str, dict[Any, Any]] = {d.isoformat(): {} for d in days.days}
+    found: dict[str, dict[Any, Any]] = {d.isoformat(): {} for d in days}
     for day, store, receipts in written.select(
         PARTITION_COLUMN, "store_id", "receipt_count"
     ).collect():
@@ -242,17 +262,39 @@ def _receipts_per_store(
             expected[day.isoformat()],
             found[day.isoformat()],
         )
-        for day in days.days
+        for day in days
     ]
 
 
-def _raw_days(run: Run, table: LakeTable, days: DayRange) -> DataFrame:
+def _plan(run: Run, plan: Sequence[restate.Decision]) -> list[date]:
+    """Keep a step's decisions in its record; the days it writes."""
+    run.decisions += plan
+    if restated := restate.summary(plan):
+        log.info("%s", restated)
+    return restate.days_to_write(plan)
+
+
+def _raw_days(
+    run: Run, table: LakeTable, silver_tables: Sequence[LakeTable], days: Sequence[date]
+) -> DataFrame:
     """The published raw days, each row with its `extract_date`; no rows, in the contract's
-    shape, when none of the days has any."""
-    df = run.read_published(table, days.days)
+    shape, when none of the days has any.
+
+    Which raw run each day comes from goes into the run's record (`built_from`) for the next
+    look-back. It is looked up before the read: a d2s publishing in between makes the record
+    name the older run, so the day is rebuilt once more, never left behind.
+    """
+    sources = restate.published_runs(run, table, days)
+    for silver in silver_tables:
+        run.built_from.setdefault(silver.name, {}).update(
+            {day.isoformat(): sources.get(day) for day in days}
+        )
+    df = run.read_published(table, days)
     if df is None:
         log.warning(
-            "%s has no published rows for %s; the silver days will be empty", table.name, days
+            "%s has no published rows for %s; the silver days will be empty",
+            table.name,
+            _list_days(days),
         )
         return run.lake.spark.createDataFrame(
             [], f"{contract.of(table).ddl}, `{PARTITION_COLUMN}` string"
@@ -266,7 +308,11 @@ def _list_days(days: Sequence[date]) -> str:
 
 
 def _result(
-    step: str, rows_in: int | None, outputs: Sequence[Output], seconds: float
+    step: str,
+    rows_in: int | None,
+    outputs: Sequence[Output],
+    seconds: float,
+    plan: Sequence[restate.Decision] = (),
 ) -> StepResult:
     rows = sum(o.rows for o in outputs)
     written = [o.location for o in outputs if o.location]
@@ -284,4 +330,5 @@ def _result(
         location=location,
         note="no rows: published empty" if rows == 0 else "",
         rows_by_day={o.day: o.rows for o in outputs},
+        restated=restate.summary(plan),
     )

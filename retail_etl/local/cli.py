@@ -10,11 +10,17 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 from retail_etl.errors import ArgumentError, EtlError, one_line
 from retail_etl.local.postgres import LocalPostgres
-from retail_etl.params import DayRange, parse_day_range, parse_extract_date
+from retail_etl.params import (
+    MAX_LOOKBACK_DAYS,
+    DayRange,
+    parse_day_range,
+    parse_extract_date,
+    parse_lookback,
+)
 from retail_etl.settings import LocalEnvironment
 
 DEFAULT_DATE = "2015-01-05"
@@ -25,6 +31,15 @@ def _day(value: str) -> date:
         return parse_extract_date(value)
     except ArgumentError as err:
         raise argparse.ArgumentTypeError(str(err).replace("--EXTRACT_DATE ", "")) from None
+
+
+def _moment(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a Seoul local time YYYY-MM-DDTHH:MM"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument(
         "--if-empty", action="store_true", help="do nothing when the source already has sales"
     )
+    seed.add_argument(
+        "--as-of",
+        type=_moment,
+        metavar="YYYY-MM-DDTHH:MM",
+        help=(
+            "the source as it stood at this moment, Seoul time: later orders absent, later "
+            "confirmations and cancellations not yet made, late till uploads not yet arrived, "
+            "rows deleted by then gone (default: the final state)"
+        ),
+    )
 
     run = sub.add_parser(
         "run",
@@ -68,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", help=f"one EXTRACT_DATE (default {DEFAULT_DATE})")
     run.add_argument("--from", dest="first", metavar="DATE", help="first day of a range")
     run.add_argument("--to", dest="last", metavar="DATE", help="last day of a range (inclusive)")
+    run.add_argument(
+        "--lookback",
+        default="0",
+        metavar="N",
+        help=(
+            "days before the first day to re-check, restating those the source changed since "
+            f"they were published (0 to {MAX_LOOKBACK_DAYS}; default 0; the schedule uses 3)"
+        ),
+    )
 
     history = sub.add_parser(
         "history", help="list the recent job runs (of a day): status, rows, gates, seconds"
@@ -173,6 +207,7 @@ def cmd_seed(stack: LocalEnvironment, args: argparse.Namespace) -> int:
         items=args.items,
         suppliers=args.suppliers,
         seed=args.seed,
+        as_of=args.as_of,
     )
     with pg.connect() as conn:
         if args.if_empty and sample.is_seeded(conn):
@@ -180,8 +215,10 @@ def cmd_seed(stack: LocalEnvironment, args: argparse.Namespace) -> int:
             return 0
         started = time.monotonic()
         counts = sample.seed(conn, spec, progress=lambda line: print(line, flush=True))
+    as_of = f" as of {spec.as_of:%Y-%m-%dT%H:%M} Seoul" if spec.as_of else ""
     print(
-        f"seeded {spec.days} day(s) from {spec.start} in {time.monotonic() - started:.1f} s: "
+        f"seeded {spec.days} day(s) from {spec.start}{as_of} in "
+        f"{time.monotonic() - started:.1f} s: "
         + ", ".join(f"{table} {rows:,}" for table, rows in counts.items())
     )
     return 0
@@ -197,6 +234,7 @@ def cmd_run(stack: LocalEnvironment, args: argparse.Namespace) -> int:
         if args.date is None and args.first is None and args.last is None
         else parse_day_range(args.date, args.first, args.last, ("date", "from", "to"))
     )
+    lookback = parse_lookback(args.lookback, "LOOKBACK")
     if not _postgres(stack).running():
         raise EtlError(
             f"the local PostgreSQL is not running on {stack.source.where}; `make pg` starts it"
@@ -210,11 +248,14 @@ def cmd_run(stack: LocalEnvironment, args: argparse.Namespace) -> int:
         stack.source,
         lake,
         stack.catalog_database,
+        lookback=lookback,
         progress=lambda r: print(
             f"  done {r.step:<34} {r.rows_out:>10,} {r.seconds:6.1f} s", flush=True
         ),
     )
     what = "daily batch" if len(days) == 1 else f"batch of {len(days)} days"
+    if lookback:
+        what += f" with a look-back of {lookback} days"
     print(f"{what} {days}: lake {stack.lake_root}, source {stack.source.jdbc_url}", flush=True)
     results = batch.run(days)
     print()

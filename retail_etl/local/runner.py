@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 from retail_etl.audit import Run
 from retail_etl.catalogs import HiveCatalog
 from retail_etl.errors import StepFailedError
-from retail_etl.flow import FLOW, FROM, TO, Step, argv
+from retail_etl.flow import FLOW, FROM, LOOKBACK, TO, Step, argv
 from retail_etl.lake import Lake
 from retail_etl.params import DayRange
 from retail_etl.settings import SourceDb
@@ -35,6 +35,7 @@ class DailyBatch:
     source: SourceDb
     lake: Lake
     database: str
+    lookback: int = 0  # days before the first day that each step re-checks (`--LOOKBACK_DAYS`)
     progress: Callable[[StepResult], None] = lambda result: None
     results: list[StepResult] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
@@ -50,7 +51,8 @@ class DailyBatch:
 
     def _step(self, name: str, step: Step, days: DayRange) -> None:
         log.info("step %s: starting", name)
-        arguments = argv(step.arguments({FROM: days.first.isoformat(), TO: days.last.isoformat()}))
+        window = {FROM: days.first.isoformat(), TO: days.last.isoformat()}
+        arguments = argv(step.arguments({**window, LOOKBACK: str(self.lookback)}))
         self.started.append((step.job.name, arguments))
         params = step.job.parse(arguments)
         run = Run(
@@ -69,8 +71,8 @@ class DailyBatch:
 
 
 def format_summary(results: list[StepResult], days: DayRange | date, seconds: float) -> str:
-    """A table of every step: rows in and out, seconds, and where the output went; for a range,
-    then the rows each step published per day."""
+    """A table of every step: rows in and out, seconds, and where the output went; for a range
+    or a night that restated days, then the rows each step published per day."""
     days = days if isinstance(days, DayRange) else DayRange.one(days)
     header = f"{'step':<34} {'rows in':>10} {'rows out':>10} {'seconds':>8}  output"
     lines = [f"batch for {days}", header, "-" * len(header)]
@@ -80,15 +82,21 @@ def format_summary(results: list[StepResult], days: DayRange | date, seconds: fl
         lines.append(
             f"{r.step:<34} {rows_in:>10} {rows_out:>10} {r.seconds:>8.1f}  {r.location}"
             + (f"  ({r.note})" if r.note else "")
+            + (f"\n{'':<34} {r.restated}" if r.restated else "")
         )
     lines.append(f"{len(results)} steps in {seconds:.1f} s")
-    if len(days) > 1 and results:
+    shown = sorted(set(days.days) | {d for r in results for d in r.rows_by_day})
+    if len(shown) > 1 and results:  # a range, or a day with restated days before it
         names = [r.step for r in results]
         width = max(len(n) for n in names) + 1
-        lines += ["", "rows per day", f"{'day':<10}" + "".join(f"{n:>{width}}" for n in names)]
-        for day in days.days:
+        lines += ["", "rows per day (-: not written)"]
+        lines.append(f"{'day':<10}" + "".join(f"{n:>{width}}" for n in names))
+        for day in shown:
             lines.append(
                 f"{day.isoformat():<10}"
-                + "".join(f"{r.rows_by_day.get(day, 0):>{width},}" for r in results)
+                + "".join(
+                    f"{r.rows_by_day[day]:>{width},}" if day in r.rows_by_day else f"{'-':>{width}}"
+                    for r in results
+                )
             )
     return "\n".join(lines)

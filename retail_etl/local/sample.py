@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 SCHEMA_SQL = """
@@ -133,6 +133,35 @@ SELECT k, %(day)s::date, store_id, item_id, 1 + (item_id - 1) %% %(suppliers)s, 
 FROM drawn d JOIN retail.items i USING (item_id);
 """
 
+# The source moves after each day: what happens later to a day's rows, and when (Seoul time, as
+# the source's timestamps). Each is a hash of the row's key, so every `--as-of` sees one history.
+# - about 1 store-day in 50 has its till offline: its sales lines arrive together 24 to 72 hours
+#   after the day ends (absent before);
+# - about 1 row in 500 is deleted 1 to 20 hours after its day ends;
+# - orders confirmed or cancelled after the moment are still ORDERED, as placed
+#   (`updated_at` = `created_at`), and orders placed after it do not exist.
+# With `as_of` infinity the source is the final state: the deleted rows gone, the rest arrived.
+AS_OF_SQL = """
+DELETE FROM retail.sales s
+WHERE s.sold_at > %(as_of)s
+   OR (pg_temp.rnd((s.sold_at::date - DATE '2000-01-01') * 1000 + s.store_id, %(seed)s * 100 + 30)
+           < 0.02
+       AND s.sold_at::date + 1 + interval '24 hours'
+           + floor(pg_temp.rnd((s.sold_at::date - DATE '2000-01-01') * 1000 + s.store_id,
+                               %(seed)s * 100 + 31) * 2880) * interval '1 minute' > %(as_of)s)
+   OR (pg_temp.rnd(s.sale_id, %(seed)s * 100 + 32) < 0.002
+       AND s.sold_at::date + 1 + interval '1 hour'
+           + floor(pg_temp.rnd(s.sale_id, %(seed)s * 100 + 33) * 1140) * interval '1 minute'
+           <= %(as_of)s);
+DELETE FROM retail.balju b
+WHERE b.created_at > %(as_of)s
+   OR (pg_temp.rnd(b.balju_id, %(seed)s * 100 + 34) < 0.002
+       AND b.balju_date + 1 + interval '1 hour'
+           + floor(pg_temp.rnd(b.balju_id, %(seed)s * 100 + 35) * 1140) * interval '1 minute'
+           <= %(as_of)s);
+UPDATE retail.balju SET status = 'ORDERED', updated_at = created_at WHERE updated_at > %(as_of)s;
+"""
+
 KEYS_PER_DAY = 100_000_000  # line keys of one day: room for far more rows than a day needs
 EPOCH = date(2000, 1, 1)
 
@@ -149,6 +178,7 @@ class SampleSpec:
     items: int = 300
     suppliers: int = 12
     seed: int = 42
+    as_of: datetime | None = None  # Seoul local time; None: the final state
 
     def dates(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.days)]
@@ -166,7 +196,8 @@ def is_seeded(conn: Any) -> bool:
 def seed(
     conn: Any, spec: SampleSpec, progress: Callable[[str], None] = lambda line: None
 ) -> dict[str, int]:
-    """Replace the sample data with `spec`'s; returns rows per table. One transaction."""
+    """Replace the sample data with `spec`'s, as it stood at `spec.as_of`; returns rows per
+    table. One transaction."""
     started = time.monotonic()
     with conn.transaction():
         create_schema(conn)
@@ -189,6 +220,7 @@ def seed(
             conn.execute(BALJU_DAY_SQL, {**params, "lines": spec.balju_per_day})
             if number % every == 0 or number == spec.days:
                 progress(f"seeded {day} ({number}/{spec.days}) {time.monotonic() - started:.1f} s")
+        conn.execute(AS_OF_SQL, {**base, "as_of": spec.as_of or "infinity"})
     conn.execute("ANALYZE retail.sales; ANALYZE retail.balju")
     return {
         table: conn.execute(f"SELECT count(*) FROM retail.{table}").fetchone()[0]
