@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import aws_limits
 import boto3
@@ -45,7 +46,7 @@ def make_bucket(session, name: str) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def settings(**given: str) -> deploy.StackSettings:
+def settings(**given: Any) -> deploy.StackSettings:
     return deploy.StackSettings(
         "blee", BUCKET, **({"source_secret_arn": SECRET, "lake_bucket": LAKE} | given)
     )
@@ -192,6 +193,11 @@ def test_the_default_artifacts_bucket_fits_s3_for_the_longest_prefix_and_region(
         (["--prefix", "a--b"], "prefix 'a--b'"),
         (["--prefix", "blee", "--lake-bucket", "My_Lake"], "bucket name 'My_Lake'"),
         (["--prefix", "blee", "--bucket", "xn--lake"], "reserves"),
+        (
+            ["--prefix", "blee", "--lookback-days", "63"],
+            "--lookback-days '63' is not a whole number of days from 0 to 62",
+        ),
+        (["--prefix", "blee", "--lookback-days", "-2"], "--lookback-days '-2' is not"),
     ],
 )
 def test_bad_names_are_refused_up_front(argv: list[str], message: str, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -279,9 +285,11 @@ def test_parameters_not_given_keep_their_deployed_values(  # type: ignore[no-unt
         source_connection="retail-rds",
         schedule="cron(30 15 * * ? *)",
         alert_email="oncall@example.com",
+        lookback_days=5,
     )
     deploy.deploy(session, first, artifacts, say=quiet)
     before = stack_parameters(session)
+    assert before["LookbackDays"] == "5"
 
     # a later deploy of new code, giving nothing but the prefix
     later = deploy.StackSettings("blee", BUCKET)
@@ -291,6 +299,7 @@ def test_parameters_not_given_keep_their_deployed_values(  # type: ignore[no-unt
     after = stack_parameters(session)
     for kept in (
         "SourceConnection", "ScheduleExpression", "LakeBucket", "SourceSecretArn", "AlertEmail",
+        "LookbackDays",
     ):  # fmt: skip
         assert after[kept] == before[kept], kept
     assert after["SourceConnection"] == "retail-rds"

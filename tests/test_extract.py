@@ -172,8 +172,8 @@ def test_a_source_failing_mid_read_is_said_in_its_words_and_publishes_nothing(  
     # mid-read: "FATAL: terminating connection due to administrator command").
     read_range = source.read_range
 
-    def failing_read(spark, snapshot, fact, first, last, extent, cap):  # type: ignore[no-untyped-def]
-        read_range(spark, snapshot, fact, first, last, extent, cap)
+    def failing_read(spark, snapshot, fact, first, last, extent, cap, only=None):  # type: ignore[no-untyped-def]
+        read_range(spark, snapshot, fact, first, last, extent, cap, only)
         failing = (
             "(SELECT *, 'x' AS extract_date FROM retail.sales WHERE 1 / (sale_id - sale_id) = 1) q"
         )

@@ -13,7 +13,7 @@ import jb_retail_factdata_d2s
 import jb_retail_silver_dailybalju_s2s
 import jb_retail_silver_dailysales_s2s
 import pytest
-from conftest import REPO, lake_files
+from conftest import REPO, lake_files, sql_one
 from moto import mock_aws
 
 from retail_etl import lake as tables
@@ -23,14 +23,15 @@ from retail_etl.settings import source_from_secrets_manager
 DAY = "2015-01-05"
 
 
-def test_entrypoints_run_the_day_in_process(spark, job_env, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_entrypoints_run_the_day_in_process(spark, job_env, seeded, capsys) -> None:  # type: ignore[no-untyped-def]
     for target in ("balju", "sales"):
         assert jb_retail_factdata_d2s.main(["--TARGET_DATA", target, "--EXTRACT_DATE", DAY]) == 0
     assert jb_retail_silver_dailybalju_s2s.main(["--EXTRACT_DATE", DAY]) == 0
     assert jb_retail_silver_dailysales_s2s.main(["--EXTRACT_DATE", DAY]) == 0
 
     out = capsys.readouterr().out
-    assert "jb_retail_factdata_d2s: d2s:sales 2015-01-05: 802 rows published from " in out
+    (rows,) = sql_one(seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = %s", (DAY,))
+    assert f"jb_retail_factdata_d2s: d2s:sales 2015-01-05: {rows:,} rows published from " in out
     for table in tables.ALL_TABLES:
         (published,) = (job_env / table.path / "_runs").glob(f"*/extract_date={DAY}")
         assert any(published.glob("part-*.parquet")), table
@@ -68,6 +69,10 @@ BAD_INPUT = [
       "2015-03-01"], "--EXTRACT_DATE_FROM '2015-02-29' is not a real calendar date"),
     (["--TARGET_DATA", "sales", "--EXTRACT_DATE", DAY, "--SOURCE_MAX_CONNECTIONS", "100"],
      "--SOURCE_MAX_CONNECTIONS '100'"),
+    (["--TARGET_DATA", "sales", "--EXTRACT_DATE", DAY, "--LOOKBACK_DAYS", "-1"],
+     "--LOOKBACK_DAYS '-1' is not a whole number of days from 0 to 62"),
+    (["--TARGET_DATA", "balju", "--EXTRACT_DATE", DAY, "--LOOKBACK_DAYS", "63"],
+     "--LOOKBACK_DAYS '63' is not a whole number of days from 0 to 62"),
 ]  # fmt: skip
 
 
@@ -252,3 +257,18 @@ def test_a_second_local_spark_process_waits_for_the_catalog_and_then_runs(tmp_pa
         f"waiting for process {first.pid} to finish: the local catalog "
         f"({tmp_path / 'home' / 'metastore_db'}) takes one Spark process at a time"
     ]
+
+
+@pytest.mark.parametrize("value", ["-1", "63", "x"])
+def test_a_bad_look_back_for_the_local_batch_is_one_line_exit_2(tmp_path, value) -> None:  # type: ignore[no-untyped-def]
+    """`make run LOOKBACK=...` passes it here: refused before PostgreSQL or Spark is touched."""
+    done = subprocess.run(
+        [sys.executable, "-m", "retail_etl.local", "run", "--date", DAY, "--lookback", value],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "RETAIL_ETL_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"retail-etl run: error: LOOKBACK {value!r} is not a whole number of days from 0 to 62"
+    )
+    assert not (tmp_path / "home" / "lake").exists()

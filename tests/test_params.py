@@ -144,3 +144,24 @@ def test_source_max_connections_is_a_small_whole_number(value: str) -> None:
     assert D2sParams.from_argv([*argv, "--SOURCE_MAX_CONNECTIONS", "8"]).source_max_connections == 8
     with pytest.raises(ArgumentError, match=rf"--SOURCE_MAX_CONNECTIONS '{value}' is not a whole"):
         D2sParams.from_argv([*argv, "--SOURCE_MAX_CONNECTIONS", value])
+
+
+def test_every_job_takes_a_look_back_of_0_to_62_days_before_its_first_day() -> None:
+    day = ["--EXTRACT_DATE", "2015-01-05"]
+    assert S2sParams.from_argv(day).lookback_days == 0  # days given explicitly: none
+    params = D2sParams.from_argv(["--TARGET_DATA", "sales", *day, "--LOOKBACK_DAYS", "3"])
+    assert params.window == [date(2015, 1, 2), date(2015, 1, 3), date(2015, 1, 4)]
+    ranged = S2sParams.from_argv(
+        ["--EXTRACT_DATE_FROM", "2015-03-01", "--EXTRACT_DATE_TO", "2015-03-31",
+         "--LOOKBACK_DAYS", "62"]
+    )  # fmt: skip
+    assert (ranged.window[0], ranged.window[-1]) == (date(2014, 12, 29), date(2015, 2, 28))
+
+
+@pytest.mark.parametrize("value", ["-1", "63", "1.5", "three", "+3", "٣"])
+def test_a_bad_look_back_is_one_line_naming_the_value(value: str) -> None:
+    with pytest.raises(ArgumentError) as err:
+        S2sParams.from_argv(["--EXTRACT_DATE", "2015-01-05", "--LOOKBACK_DAYS", value])
+    assert str(err.value) == (
+        f"--LOOKBACK_DAYS {value!r} is not a whole number of days from 0 to 62"
+    )

@@ -15,7 +15,7 @@ from conftest import sql_all, sql_one
 from test_daily_batch import EXPECTED_SQL, catalog_rows
 
 from retail_etl.catalogs import HiveCatalog, day_location
-from retail_etl.flow import FLOW, FROM, TO, argv
+from retail_etl.flow import FLOW, FROM, LOOKBACK, TO, argv
 from retail_etl.lake import FACTDATA, Lake, LakeTable
 from retail_etl.local.runner import DailyBatch, format_summary
 from retail_etl.params import DayRange
@@ -118,7 +118,7 @@ def test_the_empty_day_lost_its_partition_and_the_days_outside_are_untouched(  #
 
 def test_each_step_is_one_run_with_the_range_and_the_flows_arguments(ranged) -> None:  # type: ignore[no-untyped-def]
     _, batch, _, _ = ranged
-    days = [FROM, RANGE.first.isoformat(), TO, RANGE.last.isoformat()]
+    days = [FROM, RANGE.first.isoformat(), TO, RANGE.last.isoformat(), LOOKBACK, "0"]
     expected = [
         (step.job.name, [*[t for pair in step.fixed for t in pair], *days])
         for branch in FLOW

@@ -45,9 +45,14 @@ def deployed_definition(crawlers: bool) -> str:
     return text
 
 
-def span(first: str, last: str | None = None) -> dict[str, str]:
-    """The job arguments of a chunk: its first and last day."""
-    return {"--EXTRACT_DATE_FROM": first, "--EXTRACT_DATE_TO": last or first}
+def span(first: str, last: str | None = None, lookback: str = "0") -> dict[str, str]:
+    """The job arguments of a chunk: its first and last day, and the look-back (none unless the
+    input gives one)."""
+    return {
+        "--EXTRACT_DATE_FROM": first,
+        "--EXTRACT_DATE_TO": last or first,
+        "--LOOKBACK_DAYS": lookback,
+    }
 
 
 def all_states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -592,3 +597,31 @@ def test_the_flows_jobs_are_the_stacks_jobs() -> None:
 
     # The ASL takes its job names from the flow, the template from resources: they must agree.
     assert sorted(flow.JOBS) == sorted(job.name for job in r.JOBS)
+
+
+@pytest.mark.parametrize("given", ["3", 3])
+def test_the_look_back_reaches_every_job_as_text(default_flow: Flow, given: object) -> None:
+    """The schedule's nights carry the look-back (the trigger gives it as text; a number
+    typed into the console is formatted); every job of the night gets it."""
+    result = default_flow.run(given={"EXTRACT_DATE": DAY, "LOOKBACK_DAYS": given})
+
+    assert result["status"] == "SUCCEEDED", result
+    night = span(DAY, lookback="3")
+    assert sorted(default_flow.job_runs(r.D2S_JOB), key=str) == [
+        {**night, "--TARGET_DATA": "balju"},
+        {**night, "--TARGET_DATA": "sales"},
+    ]
+    assert default_flow.job_runs(r.BALJU_S2S_JOB) == [night]
+    assert default_flow.job_runs(r.SALES_S2S_JOB) == [night]
+
+
+def test_a_backfill_passes_its_look_back_to_every_chunk(default_flow: Flow) -> None:
+    given = trigger.execution_input(DayRange(date(2015, 1, 30), date(2015, 2, 2)), lookback=2)
+    result = default_flow.run(given=given)
+
+    assert result["status"] == "SUCCEEDED", result
+    assert sorted(
+        (p["Arguments"]["--EXTRACT_DATE_FROM"], p["Arguments"]["--LOOKBACK_DAYS"])
+        for p in result["scheduled"]
+        if p["JobName"] == r.D2S_JOB
+    ) == [("2015-01-30", "2"), ("2015-01-30", "2"), ("2015-02-01", "2"), ("2015-02-01", "2")]

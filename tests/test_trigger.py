@@ -27,6 +27,7 @@ def sfn(aws_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-de
             roleArn="arn:aws:iam::123456789012:role/test",
         )["stateMachineArn"]
         monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+        monkeypatch.setenv("LOOKBACK_DAYS", "3")  # as the template sets it: the default
         yield client
 
 
@@ -88,6 +89,7 @@ def test_a_backfill_is_one_execution_with_its_calendar_months_as_chunks(sfn) -> 
                 ["2015-02-01", "2015-02-28"],
                 ["2015-03-01", "2015-03-02"],
             ],
+            "LOOKBACK_DAYS": "0",  # a manual start: the days asked for alone
         }
     }
     again = trigger.handler({"from": "2015-01-30", "to": "2015-03-02"})
@@ -232,6 +234,50 @@ def test_an_execution_started_between_the_look_and_the_start_is_already_started(
     assert started == {
         "days": "2015-01-05",
         "chunks": 1,
+        "lookback": 0,
         "executionArn": ARN.replace(":stateMachine:", ":execution:") + ":hist-retail-2015-01-05",
         "status": "already started",
     }
+
+
+def test_the_schedules_nights_carry_the_deploy_settings_look_back(sfn, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    trigger.handler(scheduled("2015-01-05T16:00:00Z"))
+    monkeypatch.setenv("LOOKBACK_DAYS", "7")
+    trigger.handler(scheduled("2015-01-06T16:00:00Z"))
+
+    assert inputs(sfn) == {
+        "hist-retail-2015-01-05": {"EXTRACT_DATE": "2015-01-05", "LOOKBACK_DAYS": "3"},
+        "hist-retail-2015-01-06": {"EXTRACT_DATE": "2015-01-06", "LOOKBACK_DAYS": "7"},
+    }
+
+
+def test_a_manual_day_is_that_day_alone_unless_it_asks_for_a_look_back(sfn) -> None:  # type: ignore[no-untyped-def]
+    assert trigger.handler({"EXTRACT_DATE": "2015-01-05"})["lookback"] == 0
+    assert trigger.handler({"EXTRACT_DATE": "2015-01-06", "lookback": 2})["lookback"] == 2
+    trigger.handler({"from": "2015-01-10", "to": "2015-01-11", "lookback": "1"})
+
+    given = inputs(sfn)
+    assert given["hist-retail-2015-01-05"]["LOOKBACK_DAYS"] == "0"
+    assert given["hist-retail-2015-01-06"]["LOOKBACK_DAYS"] == "2"
+    assert given["hist-retail-2015-01-10-to-2015-01-11"]["LOOKBACK_DAYS"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("lookback", "named"),
+    [(-1, "-1"), (63, "63"), (1.5, "1.5"), ("two", "'two'"), (True, "True"), ("", "''")],
+)
+def test_a_bad_look_back_starts_nothing_and_is_named(sfn, lookback, named) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(trigger.TriggerError) as refused:
+        trigger.handler({"EXTRACT_DATE": "2015-01-05", "lookback": lookback})
+    assert str(refused.value) == (f"'lookback' {named} is not a whole number of days from 0 to 62")
+    assert executions(sfn) == {}
+
+
+@pytest.mark.parametrize("setting", ["-3", "100", "3 days"])
+def test_a_bad_deploy_setting_fails_the_scheduled_night_naming_it(
+    sfn, monkeypatch, setting
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("LOOKBACK_DAYS", setting)
+    with pytest.raises(trigger.TriggerError, match=f"the LOOKBACK_DAYS setting '{setting}' is not"):
+        trigger.handler(scheduled("2015-01-05T16:00:00Z"))
+    assert executions(sfn) == {}
