@@ -25,7 +25,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(filter-out undefined,$(origin SOURCE_SECRET_KMS_KEY_ARN)),--source-secret-kms-key-arn '$(SOURCE_SECRET_KMS_KEY_ARN)') \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
-.PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench bench-backfill docker-test \
+.PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench bench-backfill bench-lookback docker-test \
 	rehearse catalog-restore statemachine deploy deploy-plan destroy
 
 help: ## list the targets
@@ -89,6 +89,9 @@ mutate: setup ## mutation testing of the pure modules (mutmut; see README), a fe
 
 bench: seed ## d2s rows/s: parallel JDBC read vs a single connection, side by side
 	@$(PY) benchmarks/bench_d2s.py --date $(DATE)
+
+bench-lookback: seed ## the look-back: how stale the sample gets per N, the fingerprint query vs extracting a day, a month of nights with and without
+	@$(PY) benchmarks/bench_lookback.py $(if $(PART),--part $(PART)) $(if $(SIZES),--sizes $(SIZES))
 
 bench-backfill: seed ## a 31-day range in one run vs 31 one-day runs, whole processes, side by side
 	@$(PY) benchmarks/bench_backfill.py --from $(or $(FROM),2015-01-01) --to $(or $(TO),2015-01-31)

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from retail_etl.lake import LakeTable
 from retail_etl.publish import AUDIT_FOLDER, run_of
-from retail_etl.source import EMPTY_FINGERPRINT, RangeExtent
+from retail_etl.source import EMPTY_FINGERPRINT
 
 if TYPE_CHECKING:
     from retail_etl.audit import Run
@@ -123,14 +123,15 @@ def extraction_plan(
     table: LakeTable,
     asked: Sequence[date],
     window: Sequence[date],
-    extent: RangeExtent,
+    fingerprints: Mapping[date, str],
 ) -> list[Decision]:
-    """d2s: every asked day, and each window day as the snapshot's fingerprint decides it."""
+    """d2s: every asked day, and each window day as its fingerprint in the snapshot decides it
+    (`fingerprints`: days without rows absent)."""
     decisions = [Decision(table.name, day, ASKED) for day in asked]
     published = published_runs(run, table, window)
     records = Records(run)
     for day in window:
-        now = extent.fingerprint(day)
+        now = fingerprints.get(day, EMPTY_FINGERPRINT)
         if day not in published:
             decisions.append(
                 Decision(table.name, day, UNCHANGED, "no rows, none published")

@@ -65,13 +65,15 @@ def extract_days(
     table = tables.FACTDATA[target]
     run.prepare([table])
     with source.SourceSnapshot(spark, source_db) as snapshot:
-        # one grouped query over the window and the days: counts, sums, keys and fingerprints
-        extent = source.range_extent(snapshot, fact, (window or days.days)[0], days.last)
-        plan = restate.extraction_plan(run, table, days.days, window, extent)
+        # the window's fingerprints decide which of its days are read again; then the counts,
+        # sums, keys and fingerprints of the days to write, for the gates and the record
+        window_fingerprints = source.day_fingerprints(snapshot, fact, window)
+        plan = restate.extraction_plan(run, table, days.days, window, window_fingerprints)
         run.decisions += plan
         todo = restate.days_to_write(plan)
         if restated := restate.summary(plan):
             log.info("%s: %s", table.name, restated)
+        extent = source.range_extent(snapshot, fact, days.first, days.last, only=todo)
         empty = [d for d in days.days if d not in extent.rows_by_day]
         if empty:
             log.warning("%s has no rows for %s; published empty", fact.name, _list_days(empty))
@@ -107,7 +109,7 @@ def extract_days(
     )
     run.publish(outputs)
     seconds = time.monotonic() - started
-    return _result(f"d2s:{target}", extent.only(todo).rows, outputs, seconds, plan)
+    return _result(f"d2s:{target}", extent.rows, outputs, seconds, plan)
 
 
 def build_dailybalju(run: Run, asked: DayRange, window: Sequence[date] = ()) -> StepResult:

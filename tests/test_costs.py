@@ -34,6 +34,15 @@ def test_json_lists_every_scenario_with_the_issues_fields() -> None:
         s["nightly", "per day", "tables"]["crawls"],
     ) == (4, 0)
     assert s["nightly", "per day", "crawlers"]["crawls"] == 6
+    # A night with the look-back: the same four runs and transitions, each run a little longer
+    # (its restated days), still inside the minute Glue bills at least.
+    night, looked = (
+        s["nightly", "per day", "tables"],
+        s["nightly, look-back 3", "per day", "tables"],
+    )
+    for same in ("job_runs", "crawls", "state_transitions", "dpu_minutes_billed"):
+        assert looked[same] == night[same], same
+    assert looked["critical_path_minutes"] >= night["critical_path_minutes"]
     # A year one execution a day, as before ranges: 1,460 job runs and 2,190 crawls.
     year_before = s["backfill 365 days", "per day", "crawlers"]
     assert (year_before["job_runs"], year_before["crawls"]) == (1460, 2190)

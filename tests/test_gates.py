@@ -115,8 +115,8 @@ def test_a_day_changed_while_it_is_read_is_written_as_of_the_snapshot(  # type: 
     range_extent = source.range_extent
     change = DayChange(seeded)
 
-    def then_change_the_source(snapshot, fact, first, last):  # type: ignore[no-untyped-def]
-        extent = range_extent(snapshot, fact, first, last)
+    def then_change_the_source(snapshot, fact, first, last, only=None):  # type: ignore[no-untyped-def]
+        extent = range_extent(snapshot, fact, first, last, only)
         # another transaction commits after the snapshot was taken, before Spark reads a row
         change.commit()
         return extent

@@ -13,7 +13,14 @@ from conftest import sql_one
 from orchestration import resources as r
 from orchestration.rehearsal import authorization as authz
 from orchestration.rehearsal.cloud import ACCOUNT, PREFIX
-from orchestration.rehearsal.night import Night, check, failed_steps, rehearse, report
+from orchestration.rehearsal.night import (
+    Night,
+    check,
+    failed_steps,
+    rehearse,
+    report,
+    scheduled_night,
+)
 from orchestration.rehearsal.policy import matches
 from retail_etl.settings import SourceDb
 
@@ -21,9 +28,12 @@ DAY = date(2015, 1, 5)
 EMPTY_DAY = date(2015, 1, 20)  # after the seeded days (the 1st to the 10th): no rows
 # The night of DAY; then a rerun of a range that replaces DAY (BatchUpdatePartition), creates
 # the days after it and publishes the empty days empty (BatchDeletePartition), in one chunk.
+# The night comes from the schedule, with the deployed look-back (3: the days before DAY are
+# restated, never having been published); the rerun's look-back of 2 reads what the night
+# recorded (run records on S3, partitions through Glue) and finds those days unchanged.
 EVENTS = [
-    {"EXTRACT_DATE": DAY.isoformat()},
-    {"from": DAY.isoformat(), "to": EMPTY_DAY.isoformat(), "rerun": True},
+    scheduled_night(DAY),
+    {"from": DAY.isoformat(), "to": EMPTY_DAY.isoformat(), "rerun": True, "lookback": 2},
 ]
 GLUE, MACHINE, TRIGGER = (r.role_name(PREFIX, k) for k in ("glue", "statemachine", "trigger"))
 
@@ -72,11 +82,15 @@ def test_the_night_runs_every_job_of_the_deployed_definition(night: Night) -> No
     statuses = [(e.trigger["status"], e.status) for e in night.executions]
     assert statuses == [("started", "SUCCEEDED")] * 2, (night.executions, night.logs)
 
-    def span(first: date, last: date) -> dict[str, str]:
-        return {"--EXTRACT_DATE_FROM": first.isoformat(), "--EXTRACT_DATE_TO": last.isoformat()}
+    def span(first: date, last: date, lookback: str) -> dict[str, str]:
+        return {
+            "--EXTRACT_DATE_FROM": first.isoformat(),
+            "--EXTRACT_DATE_TO": last.isoformat(),
+            "--LOOKBACK_DAYS": lookback,
+        }
 
     runs = sorted((j["job"], *sorted(j["arguments"].items()), j["state"]) for j in night.job_runs)
-    chunks = [span(DAY, DAY), span(DAY, EMPTY_DAY)]
+    chunks = [span(DAY, DAY, str(r.DEFAULT_LOOKBACK_DAYS)), span(DAY, EMPTY_DAY, "2")]
     expected = [
         (job, *sorted({**days, **fixed}.items()), "SUCCEEDED")
         for days in chunks
@@ -119,6 +133,21 @@ def test_every_day_is_published_on_s3_through_the_catalog_with_the_sources_rows(
     for p in published.values():
         assert p.location.startswith("s3://rehearsal-hist-retail-lake/")
         assert "/_runs/" in p.location and p.location.endswith(f"/extract_date={d}")
+
+
+@pytest.mark.integration
+def test_the_schedules_look_back_restates_on_s3_and_the_rerun_finds_it_unchanged(
+    night: Night,
+) -> None:
+    """The night's d2s runs publish the three days before DAY (never published); the rerun's
+    look-back reads their fingerprints back from the night's records on S3 and reads them not
+    again. Said by the jobs themselves, in their logs."""
+    window = ", ".join(f"2015-01-0{n}" for n in (2, 3, 4))
+    d2s = [log for name, log in night.logs.items() if name.startswith(r.D2S_JOB)]
+    assert len(d2s) == 4, list(night.logs)
+    restating = [log for log in d2s if f"restated {window} (never published)" in log]
+    assert len(restating) == 2  # the night's, balju and sales
+    assert all("restated" not in log for log in d2s if log not in restating)
 
 
 @pytest.mark.integration

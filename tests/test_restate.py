@@ -360,3 +360,26 @@ def test_in_place_days_are_restated_in_place(spark, pg, source_db, lake, catalog
     assert deleted == 5 and spark.read.parquet(folder).count() == rows
     pointer = f"{lake.root}/_audit/days/factdata_sales/{first}.json"
     assert json.loads(lake.read_text(pointer)) == {"run_id": again.run_id}
+
+
+@pytest.mark.parametrize("version", [130000, 150000])
+def test_a_cancellation_changes_the_fingerprint_where_count_and_sums_do_not(  # type: ignore[no-untyped-def]
+    pg, source_db, version
+) -> None:
+    """Both fingerprints (PostgreSQL 14 and later, and before) see a change that keeps the row
+    count and every control sum of the day."""
+    seed_as_of(pg, None)
+    fact = source.FACT_TABLES["balju"]
+    day = "balju_date = '2015-01-05'"
+    query = (
+        f"SELECT count(*), sum(order_qty), sum(order_qty * unit_cost), "
+        f"{source.fingerprint_sql(version)} FROM {fact.name} t WHERE {day}"
+    )
+    with pg.connect(database=DATABASE) as conn:
+        before = conn.execute(query).fetchone()
+        conn.execute(
+            "UPDATE retail.balju SET status = 'CANCELLED' WHERE balju_id = (SELECT min(balju_id) "
+            f"FROM retail.balju WHERE {day} AND status = 'CONFIRMED')"
+        )
+        after = conn.execute(query).fetchone()
+    assert before[:3] == after[:3] and before[3] != after[3]

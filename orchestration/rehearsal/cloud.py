@@ -386,8 +386,10 @@ class Rehearsal:
         """The trigger Lambda's handler, in this process, as the trigger role."""
         from orchestration import trigger
 
+        assert self.stack is not None
         credentials = self.sessions[self.role("TriggerRole")]
         environment = {
+            **self.stack.function_environment(),  # as deployed: LOOKBACK_DAYS among them
             "AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
             "AWS_SESSION_TOKEN": credentials["aws_session_token"],
@@ -434,7 +436,10 @@ class Rehearsal:
         return calls
 
     def job_logs(self) -> dict[str, str]:
-        return {p.job: p.log.read_text(errors="replace") for p in self.jobs.values()}
+        """`<job> <job run id>` -> the run's log, for every job run, in the order they started."""
+        return {
+            f"{p.job} {p.run_id}": p.log.read_text(errors="replace") for p in self.jobs.values()
+        }
 
 
 def _split_s3(url: str) -> tuple[str, str]:

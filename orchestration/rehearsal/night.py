@@ -97,10 +97,23 @@ def check(
     return denials
 
 
+def scheduled_night(day: date) -> dict[str, Any]:
+    """The schedule's event for the night of `day`: 01:00 in Seoul the next morning (16:00 UTC),
+    which starts `day` with the deployed look-back."""
+    return {
+        "source": "aws.events",
+        "detail-type": "Scheduled Event",
+        "time": f"{day.isoformat()}T16:00:00Z",
+        "detail": {},
+    }
+
+
 def rehearsal_events(day: date) -> list[dict[str, Any]]:
-    """What `make rehearse` triggers: the night of `day`, then the same day rerun, which
-    replaces its published days (BatchUpdatePartition) and removes the older run's folders."""
-    return [{"EXTRACT_DATE": day.isoformat()}, {"EXTRACT_DATE": day.isoformat(), "rerun": True}]
+    """What `make rehearse` triggers: the scheduled night of `day` (its look-back publishes the
+    days before it), then the same day rerun with a look-back of 2, which replaces its published
+    days (BatchUpdatePartition), removes the older run's folders and reads the fingerprints the
+    night recorded."""
+    return [scheduled_night(day), {"EXTRACT_DATE": day.isoformat(), "rerun": True, "lookback": 2}]
 
 
 def rehearse(
@@ -151,6 +164,10 @@ def rehearse(
         rehearsal.stop()
 
 
+# The job arguments the night's report keeps: the target, the days and the look-back.
+KEPT_ARGUMENTS = ("--TARGET_DATA", "--EXTRACT_DATE_FROM", "--EXTRACT_DATE_TO", "--LOOKBACK_DAYS")
+
+
 def _job_runs(rehearsal: Rehearsal) -> list[dict[str, Any]]:
     glue = rehearsal.client("glue")
     runs = []
@@ -160,9 +177,7 @@ def _job_runs(rehearsal: Rehearsal) -> list[dict[str, Any]]:
                 {
                     "job": job.name,
                     "arguments": {
-                        k: v
-                        for k, v in run.get("Arguments", {}).items()
-                        if k in ("--TARGET_DATA", "--EXTRACT_DATE_FROM", "--EXTRACT_DATE_TO")
+                        k: v for k, v in run.get("Arguments", {}).items() if k in KEPT_ARGUMENTS
                     },
                     "state": run["JobRunState"],
                     "error": run.get("ErrorMessage"),

@@ -150,6 +150,12 @@ class ResolvedStack:
         resolved = {k: self._value(v) for k, v in node.items()}
         return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 
+    def function_environment(self, kind: str = "AWS::Lambda::Function") -> dict[str, str]:
+        """The (one) Lambda function's environment variables, resolved, as text."""
+        (function,) = self.of_type(kind).values()
+        variables = function["Properties"]["Environment"]["Variables"]
+        return {name: str(self._value(value)) for name, value in variables.items()}
+
     def role_statements(self, logical_id: str) -> list[dict[str, Any]]:
         """Every statement of a role: its inline Policies and any AWS::IAM::RolePolicy on it."""
         role = self.resources[logical_id]["Properties"]
