@@ -248,6 +248,21 @@ def part_nights(pg: LocalPostgres, stack: LocalEnvironment, nights: int) -> None
             f"{'total':<10} {total[0]:>17.1f} {total[LOOKBACK]:>17.1f} "
             f"{total[LOOKBACK] / total[0]:>6.2f}"
         )
+        # nights with nothing to restate: the last night again, the source unchanged
+        quiet: dict[int, list[float]] = {n: [] for n in lakes}
+        last = MONTH.dates()[:nights][-1]
+        for number in range(3):
+            for lookback in list(lakes) if number % 2 == 0 else list(reversed(lakes)):
+                lake, database = lakes[lookback]
+                started = time.perf_counter()
+                DailyBatch(spark, db.source, lake, database, lookback=lookback).run(last)
+                quiet[lookback].append(time.perf_counter() - started)
+        calm = {n: statistics.median(q) for n, q in quiet.items()}
+        print(
+            f"{'quiet':<10} {calm[0]:>17.1f} {calm[LOOKBACK]:>17.1f} "
+            f"{calm[LOOKBACK] / calm[0]:>6.2f}   (the last night again, nothing changed; "
+            "medians of 3)"
+        )
         ((expected,),) = db.rows(
             "SELECT sum(order_qty * unit_cost) FROM retail.balju "
             "WHERE status IS DISTINCT FROM 'CANCELLED'"

@@ -7,6 +7,9 @@ into this run's own folder, checks each day against the snapshot's count, contro
 Arguments: --TARGET_DATA balju|sales
            --EXTRACT_DATE YYYY-MM-DD, or --EXTRACT_DATE_FROM YYYY-MM-DD --EXTRACT_DATE_TO YYYY-MM-DD
              (an inclusive range of at most 366 days)
+           [--LOOKBACK_DAYS n] (0 to 62, default 0: also re-check the n days before the first,
+             in the same snapshot, and extract in the same read each one the source changed
+             since it was published)
            [--SOURCE_MAX_CONNECTIONS n] (parallel JDBC reads of the source, at most; default 4)
            [--SOURCE_SECRET_ID id] (on Glue: Secrets Manager secret with the source's credentials)
            [--LAKE_ROOT s3://bucket] (default s3://hist-retail on Glue, .local/lake locally)

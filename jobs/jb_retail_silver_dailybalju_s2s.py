@@ -5,6 +5,8 @@ silver totals against the raw day's (exit 1 on a failed gate), then publishes.
 
 Arguments: --EXTRACT_DATE YYYY-MM-DD, or --EXTRACT_DATE_FROM YYYY-MM-DD --EXTRACT_DATE_TO YYYY-MM-DD
              (an inclusive range of at most 366 days, built in one pass)
+           [--LOOKBACK_DAYS n] (0 to 62, default 0: also rebuild each of the n days before the
+             first whose raw day was republished since its silver was built)
            [--LAKE_ROOT s3://bucket] [--CATALOG tables|crawlers]
 """
 

@@ -181,6 +181,7 @@ def test_help_explains_the_arguments(tmp_path, capsys) -> None:  # type: ignore[
     assert "--TARGET_DATA balju|sales" in out
     assert "--EXTRACT_DATE_FROM YYYY-MM-DD --EXTRACT_DATE_TO YYYY-MM-DD" in out
     assert "--SOURCE_SECRET_ID" in out
+    assert "--LOOKBACK_DAYS n" in out
 
 
 def test_an_unwritable_lake_fails_before_the_source_is_asked(tmp_path) -> None:  # type: ignore[no-untyped-def]
