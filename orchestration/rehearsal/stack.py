@@ -150,9 +150,13 @@ class ResolvedStack:
         resolved = {k: self._value(v) for k, v in node.items()}
         return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 
-    def function_environment(self, kind: str = "AWS::Lambda::Function") -> dict[str, str]:
-        """The (one) Lambda function's environment variables, resolved, as text."""
-        (function,) = self.of_type(kind).values()
+    def function_environment(self) -> dict[str, str]:
+        """The trigger Lambda's environment variables as the stack sets them, resolved, as text
+        (the function itself is not rehearsed: its handler runs in the rehearsal's process)."""
+        (function,) = [
+            body for body in self.template["Resources"].values()
+            if body["Type"] == "AWS::Lambda::Function"
+        ]  # fmt: skip
         variables = function["Properties"]["Environment"]["Variables"]
         return {name: str(self._value(value)) for name, value in variables.items()}
 
