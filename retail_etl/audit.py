@@ -224,10 +224,13 @@ def history(store: RecordStore, day: date | None = None, limit: int = 20) -> lis
 
 
 def _days_label(days: Sequence[str]) -> str:
-    """`2015-01-05`, `2015-01-05, 2015-01-07`, or `2015-01-01..2015-01-31 (31 days)`."""
+    """`2015-01-05`, `2015-01-05, 2015-01-07`, `2015-01-01..2015-01-31 (31 days)`, or, for days
+    with gaps (a night and the days it restated), `2015-01-03..2015-01-06 (3 of 4 days)`."""
     if len(days) <= 2:
         return ", ".join(days)
-    return f"{days[0]}..{days[-1]} ({len(days)} days)"
+    span = (date.fromisoformat(days[-1]) - date.fromisoformat(days[0])).days + 1
+    of = "" if span == len(days) else f" of {span}"
+    return f"{days[0]}..{days[-1]} ({len(days)}{of} days)"
 
 
 def _restated(record: dict[str, Any]) -> str:

@@ -383,3 +383,23 @@ def test_a_cancellation_changes_the_fingerprint_where_count_and_sums_do_not(  # 
         )
         after = conn.execute(query).fetchone()
     assert before[:3] == after[:3] and before[3] != after[3]
+
+
+def test_history_names_a_nights_restated_days_and_its_gaps() -> None:
+    record = {
+        "run_id": "20150107T010000000000Z-abcdef", "job": "jb_retail_factdata_d2s",
+        "status": "published", "error": None, "seconds": 9.3, "gates": [],
+        "rows": {"factdata_balju": {"2015-01-03": 399, "2015-01-04": 400, "2015-01-06": 400}},
+        "days": ["2015-01-03", "2015-01-04", "2015-01-06"],
+        "decisions": [
+            {"table": "factdata_balju", "day": "2015-01-06", "decision": "asked"},
+            {"table": "factdata_balju", "day": "2015-01-03", "decision": "restated",
+             "reason": "changed", "fingerprint_before": "399:1", "fingerprint_after": "399:2"},
+            {"table": "factdata_balju", "day": "2015-01-04", "decision": "restated",
+             "reason": "never published"},
+            {"table": "factdata_balju", "day": "2015-01-05", "decision": "unchanged"},
+        ],
+    }  # fmt: skip
+    shown = format_history([record]).splitlines()
+    assert shown[2].endswith("  2015-01-03..2015-01-06 (3 of 4 days)") and "1,199" in shown[2]
+    assert shown[3] == "    restated 2015-01-03 (changed); 2015-01-04 (never published)"
