@@ -403,3 +403,22 @@ def test_history_names_a_nights_restated_days_and_its_gaps() -> None:
     shown = format_history([record]).splitlines()
     assert shown[2].endswith("  2015-01-03..2015-01-06 (3 of 4 days)") and "1,199" in shown[2]
     assert shown[3] == "    restated 2015-01-03 (changed); 2015-01-04 (never published)"
+
+
+def test_a_day_whose_publisher_left_no_record_is_restated(spark, pg, source_db, new_run) -> None:  # type: ignore[no-untyped-def]
+    """A run killed after its publish and before its record (what a kill test found by hand):
+    the day's fingerprint cannot be known, so the next look-back extracts it again."""
+    seed_as_of(pg, None)
+    day, night = date(2015, 1, 6), date(2015, 1, 7)
+    extract_days(spark, source_db, new_run("d2s"), "sales", DayRange.one(day))  # no save()
+    later = new_run("d2s")
+    extract_days(spark, source_db, later, "sales", DayRange.one(night), window=[day])
+    later.save()
+    again = new_run("d2s")
+    extract_days(spark, source_db, again, "sales", DayRange.one(night), window=[day])
+
+    assert [(d.day, d.decision, d.reason) for d in later.decisions] == [
+        (night, "asked", ""),
+        (day, "restated", "fingerprint unknown"),
+    ]
+    assert [(d.day, d.decision) for d in again.decisions] == [(night, "asked"), (day, "unchanged")]
