@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,7 +22,15 @@ from retail_etl import contract, gates, restate
 from retail_etl.catalogs import Catalog, DayChange
 from retail_etl.errors import one_line
 from retail_etl.lake import PARTITION_COLUMN, Lake, LakeTable
-from retail_etl.publish import AUDIT_FOLDER, Output, Switch, new_run_id, publish, roll_forward
+from retail_etl.publish import (
+    AUDIT_FOLDER,
+    Output,
+    Switch,
+    new_run_id,
+    publish,
+    record_location,
+    roll_forward,
+)
 from retail_etl.restate import Decision
 
 
@@ -62,19 +70,32 @@ class Run:
             self.lake, self.catalog, tables, self.rolled_forward_switches
         )
 
-    def read_published(self, table: LakeTable, days: Sequence[date]) -> DataFrame | None:
-        """The days of `table` that the catalog publishes, with each row's `extract_date`
-        (None: none of the days has rows)."""
-        columns = [n for n, _ in contract.of(table).columns]
+    def published(self, table: LakeTable, days: Sequence[date]) -> dict[date, str]:
+        """The days of `table` that are published, each with its location: the catalog's
+        partitions, or with the crawler option the day folders that exist."""
         if self.in_place:
-            found = [d for d in days if self.lake.has_day(table, d)]
-            if not found:
-                return None
-            return self.lake.read_days(table, found).select(*columns, PARTITION_COLUMN)
-        locations = self.catalog.day_locations(table, days)
-        if not locations:
+            return {
+                d: self.lake.partition_location(table, d)
+                for d in days
+                if self.lake.has_day(table, d)
+            }
+        return self.catalog.day_locations(table, days)
+
+    def read_published(
+        self,
+        table: LakeTable,
+        days: Sequence[date],
+        locations: Mapping[date, str] | None = None,
+    ) -> DataFrame | None:
+        """The days of `table` that the catalog publishes (`locations`, when already looked
+        up), with each row's `extract_date` (None: none of the days has rows)."""
+        found = self.published(table, days) if locations is None else locations
+        if not found:
             return None
-        return self.lake.read_locations(list(locations.values()), contract.of(table).ddl)
+        if self.in_place:
+            columns = [n for n, _ in contract.of(table).columns]
+            return self.lake.read_days(table, list(found)).select(*columns, PARTITION_COLUMN)
+        return self.lake.read_locations(list(found.values()), contract.of(table).ddl)
 
     def write(self, df: DataFrame, table: LakeTable, days: Sequence[date]) -> list[Output]:
         """Write `days` of `table` into this run's folder after checking the columns against
@@ -166,8 +187,7 @@ class Run:
     def save(self, error: BaseException | None = None) -> dict[str, Any]:
         record = self.record(error)
         self.lake.write_text(
-            f"{self.lake.root}/{AUDIT_FOLDER}/runs/{self.run_id}.{self.job}.json",
-            json.dumps(record, indent=1),
+            record_location(self.lake, self.run_id, self.job), json.dumps(record, indent=1)
         )
         return record
 

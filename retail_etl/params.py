@@ -108,16 +108,14 @@ def parse_max_connections(value: str | None) -> int:
 def parse_lookback(value: object, name: str = "--LOOKBACK_DAYS") -> int:
     """Parse a look-back: a whole number of days from 0 to MAX_LOOKBACK_DAYS (text or int;
     never a bool, a float or a signed number)."""
-    text = str(value).strip() if isinstance(value, str) else None
-    if isinstance(value, bool) or not (
-        (isinstance(value, int) and 0 <= value <= MAX_LOOKBACK_DAYS)
-        or (text is not None and text.isdigit() and text.isascii()
-            and int(text) <= MAX_LOOKBACK_DAYS)
-    ):  # fmt: skip
+    text = (
+        str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    )
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_LOOKBACK_DAYS:
         raise ArgumentError(
             f"{name} {value!r} is not a whole number of days from 0 to {MAX_LOOKBACK_DAYS}"
         )
-    return int(value)  # type: ignore[call-overload]
+    return int(text)
 
 
 def parse_catalog_mode(value: str | None) -> str:

@@ -79,6 +79,11 @@ class Switch:
         return {**self.output.as_record(), "previous": self.previous, "applied": self.applied}
 
 
+def record_location(lake: Lake, run_id: str, job: str) -> str:
+    """Where a run's record is (`audit.Run.save` writes it; a look-back reads it)."""
+    return f"{lake.root}/{AUDIT_FOLDER}/runs/{run_id}.{job}.json"
+
+
 def _intent_location(lake: Lake, run_id: str) -> str:
     return f"{lake.root}/{AUDIT_FOLDER}/publishing/{run_id}.json"
 

@@ -22,20 +22,17 @@ record cannot be found is written again, never skipped.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from retail_etl.lake import LakeTable
-from retail_etl.publish import AUDIT_FOLDER, run_of
+from retail_etl.publish import AUDIT_FOLDER, record_location, run_of
 from retail_etl.source import EMPTY_FINGERPRINT
 
 if TYPE_CHECKING:
     from retail_etl.audit import Run
-
-log = logging.getLogger(__name__)
 
 ASKED, RESTATED, UNCHANGED = "asked", "restated", "unchanged"
 
@@ -74,23 +71,27 @@ def pointer_location(run: Run, table: LakeTable, day: date) -> str:
     return f"{run.lake.root}/{AUDIT_FOLDER}/days/{table.name}/{day.isoformat()}.json"
 
 
-def published_runs(run: Run, table: LakeTable, days: Sequence[date]) -> dict[date, str | None]:
-    """The published days among `days`, each with the run that published it (None: unknown,
-    a location no run wrote, or an in-place day without its pointer). One catalog call."""
+def published_runs(
+    run: Run,
+    table: LakeTable,
+    days: Sequence[date],
+    locations: Mapping[date, str] | None = None,
+) -> dict[date, str | None]:
+    """The published days among `days` (`locations`, when already looked up), each with the
+    run that published it (None: unknown, a location no run wrote, or an in-place day without
+    its pointer). One catalog call."""
     if not days:
         return {}
+    found = run.published(table, days) if locations is None else locations
     if not run.in_place:
-        return {d: run_of(loc) for d, loc in run.catalog.day_locations(table, days).items()}
-    found: dict[date, str | None] = {}
-    for day in days:
-        if run.lake.has_day(table, day):
-            pointer = pointer_location(run, table, day)
-            found[day] = (
-                json.loads(run.lake.read_text(pointer))["run_id"]
-                if run.lake.exists(pointer)
-                else None
-            )
-    return found
+        return {d: run_of(location) for d, location in found.items()}
+    runs: dict[date, str | None] = {}
+    for day in found:
+        pointer = pointer_location(run, table, day)
+        runs[day] = (
+            json.loads(run.lake.read_text(pointer))["run_id"] if run.lake.exists(pointer) else None
+        )
+    return runs
 
 
 class Records:
@@ -104,7 +105,7 @@ class Records:
         if run_id is None:
             return None
         if run_id not in self._read:
-            location = f"{self.run.lake.root}/{AUDIT_FOLDER}/runs/{run_id}.{self.run.job}.json"
+            location = record_location(self.run.lake, run_id, self.run.job)
             self._read[run_id] = (
                 json.loads(self.run.lake.read_text(location))
                 if self.run.lake.exists(location)

@@ -117,7 +117,6 @@ class RangeExtent:
     min_key: int | None
     max_key: int | None
     fingerprints: Mapping[date, str] = field(default_factory=dict)
-    keys_by_day: Mapping[date, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -126,19 +125,6 @@ class RangeExtent:
     def fingerprint(self, day: date) -> str:
         """`rows:hash sum` of `day` as of the snapshot (`0:0` for a day without rows)."""
         return self.fingerprints.get(day, EMPTY_FINGERPRINT)
-
-    def only(self, days: Sequence[date]) -> RangeExtent:
-        """The extent of some of the days: what the read of just those days is split over."""
-        keep = set(days)
-        keys = [k for d, k in self.keys_by_day.items() if d in keep]
-        return RangeExtent(
-            {d: n for d, n in self.rows_by_day.items() if d in keep},
-            {d: s for d, s in self.sums_by_day.items() if d in keep},
-            min((k[0] for k in keys), default=None),
-            max((k[1] for k in keys), default=None),
-            {d: f for d, f in self.fingerprints.items() if d in keep},
-            {d: k for d, k in self.keys_by_day.items() if d in keep},
-        )
 
 
 def jdbc_options(source: SourceDb) -> dict[str, str]:
@@ -276,20 +262,17 @@ def range_extent(
     rows_by_day: dict[date, int] = {}
     sums_by_day: dict[date, dict[str, Any]] = {}
     fingerprints: dict[date, str] = {}
-    keys_by_day: dict[date, tuple[int, int]] = {}
-    for day_text, rows, low, high, hashed, *totals in found:
+    for day_text, rows, _, _, hashed, *totals in found:
         day = date.fromisoformat(day_text)
         rows_by_day[day] = int(rows)
         sums_by_day[day] = dict(zip(table.control_sums, totals, strict=True))
         fingerprints[day] = f"{int(rows)}:{hashed}"
-        keys_by_day[day] = (int(low), int(high))
     return RangeExtent(
         rows_by_day,
         sums_by_day,
         min((r[2] for r in found), default=None),
         max((r[3] for r in found), default=None),
         fingerprints,
-        keys_by_day,
     )
 
 
@@ -335,9 +318,10 @@ def read_range(
     max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS,
     only: Sequence[date] | None = None,
 ) -> DataFrame:
-    """Days `first` to `last` (or just the days `only`, restated days among them) as of the
-    snapshot: every column typed as in the source, plus `extract_date` (the row's business
-    day, computed by PostgreSQL), in one JDBC query split over parallel partitions.
+    """Days `first` to `last` (or just the days `only`, restated days among them; `extent`
+    is theirs) as of the snapshot: every column typed as in the source, plus `extract_date`
+    (the row's business day, computed by PostgreSQL), in one JDBC query split over parallel
+    partitions.
 
     The date filter runs inside PostgreSQL (a subquery on the indexed column); Spark splits the
     range's key range into partitions, each a further range on the primary key. The DataFrame
@@ -346,10 +330,7 @@ def read_range(
     if int(FETCH_SIZE) <= 0:
         # autocommit would stay on and each statement would leave the snapshot's transaction
         raise EtlError("FETCH_SIZE must be above 0: the snapshot needs autocommit off")
-    days_filter = table.day_filter(first, last)
-    if only is not None:
-        extent = extent.only(only)
-        days_filter = table.days_filter(only)
+    days_filter = table.day_filter(first, last) if only is None else table.days_filter(only)
     partitions = read_partitions(extent.rows, max_connections)
     reader = spark.read.format("jdbc").options(
         **jdbc_options(snapshot.source),

@@ -69,10 +69,7 @@ def extract_days(
         # sums, keys and fingerprints of the days to write, for the gates and the record
         window_fingerprints = source.day_fingerprints(snapshot, fact, window)
         plan = restate.extraction_plan(run, table, days.days, window, window_fingerprints)
-        run.decisions += plan
-        todo = restate.days_to_write(plan)
-        if restated := restate.summary(plan):
-            log.info("%s: %s", table.name, restated)
+        todo = _plan(run, plan)
         extent = source.range_extent(snapshot, fact, days.first, days.last, only=todo)
         empty = [d for d in days.days if d not in extent.rows_by_day]
         if empty:
@@ -269,10 +266,11 @@ def _receipts_per_store(
 
 
 def _plan(run: Run, plan: Sequence[restate.Decision]) -> list[date]:
-    """Keep a step's decisions in its record; the days it writes."""
+    """Keep a step's decisions in its record and say which days it restates; the days it
+    writes."""
     run.decisions += plan
     if restated := restate.summary(plan):
-        log.info("%s", restated)
+        log.info("%s: %s", ", ".join(sorted({d.table for d in plan})), restated)
     return restate.days_to_write(plan)
 
 
@@ -283,15 +281,15 @@ def _raw_days(
     shape, when none of the days has any.
 
     Which raw run each day comes from goes into the run's record (`built_from`) for the next
-    look-back. It is looked up before the read: a d2s publishing in between makes the record
-    name the older run, so the day is rebuilt once more, never left behind.
+    look-back, from the same lookup of the published days the read uses.
     """
-    sources = restate.published_runs(run, table, days)
+    locations = run.published(table, days)
+    sources = restate.published_runs(run, table, days, locations)
     for silver in silver_tables:
         run.built_from.setdefault(silver.name, {}).update(
             {day.isoformat(): sources.get(day) for day in days}
         )
-    df = run.read_published(table, days)
+    df = run.read_published(table, days, locations)
     if df is None:
         log.warning(
             "%s has no published rows for %s; the silver days will be empty",

@@ -16,10 +16,11 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame
 
+from retail_etl import lake as lake_tables
 from retail_etl import source
 from retail_etl.audit import Run, format_history
 from retail_etl.catalogs import HiveCatalog
-from retail_etl.lake import FACTDATA, SILVER_DAILYBALJU, Lake, LakeTable
+from retail_etl.lake import FACTDATA, SILVER_DAILYBALJU, Lake
 from retail_etl.local import sample
 from retail_etl.local.runner import DailyBatch
 from retail_etl.params import DayRange
@@ -130,19 +131,11 @@ def assert_window_equals_source(spark, pg, database: str, first: date, last: dat
 def locations(catalog: HiveCatalog, days: list[date]) -> dict[tuple[str, date], str]:
     if not days:
         return {}
-    tables = [*FACTDATA.values(), *_silver_tables()]
-    return {(t.name, d): loc for t in tables for d, loc in catalog.day_locations(t, days).items()}
-
-
-def _silver_tables() -> list[LakeTable]:
-    from retail_etl import lake
-
-    return [
-        lake.SILVER_DAILYBALJU,
-        lake.SILVER_DAILYSALES_ITEM,
-        lake.SILVER_DAILYSALES_STORE,
-        lake.SILVER_DAILYSALES_HOURLY,
-    ]
+    return {
+        (t.name, d): loc
+        for t in lake_tables.ALL_TABLES
+        for d, loc in catalog.day_locations(t, days).items()
+    }
 
 
 def decisions(runs: list[Run]) -> list[dict[str, Any]]:
