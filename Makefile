@@ -25,7 +25,7 @@ DEPLOY_ARGS = --prefix $(PREFIX) $(if $(REGION),--region $(REGION)) \
 	$(if $(filter-out undefined,$(origin SOURCE_SECRET_KMS_KEY_ARN)),--source-secret-kms-key-arn '$(SOURCE_SECRET_KMS_KEY_ARN)') \
 	$(if $(filter-out undefined,$(origin SOURCE_CONNECTION)),--source-connection '$(SOURCE_CONNECTION)')
 
-.PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench bench-backfill bench-lookback docker-test \
+.PHONY: help setup pg seed run submit history crawl sql info stop clean test lint format mutate bench bench-backfill bench-lookback bench-steps docker-test \
 	rehearse catalog-restore statemachine deploy deploy-plan destroy
 
 help: ## list the targets
@@ -92,6 +92,10 @@ bench: seed ## d2s rows/s: parallel JDBC read vs a single connection, side by si
 
 bench-lookback: seed ## the look-back: how stale the sample gets per N, the fingerprint query vs extracting a day, a month of nights with and without
 	@$(PY) benchmarks/bench_lookback.py $(if $(PART),--part $(PART)) $(if $(SIZES),--sizes $(SIZES))
+
+bench-steps: seed ## where a day's time goes: each job as a whole process, phase by phase, beside connectorx and DuckDB (SIZES=1000000,10000000)
+	@$(VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	@$(PY) benchmarks/bench_steps.py $(if $(SIZES),--sizes $(SIZES)) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 bench-backfill: seed ## a 31-day range in one run vs 31 one-day runs, whole processes, side by side
 	@$(PY) benchmarks/bench_backfill.py --from $(or $(FROM),2015-01-01) --to $(or $(TO),2015-01-31)

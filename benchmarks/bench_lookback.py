@@ -32,6 +32,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from scratch import Scratch
+
 from retail_etl import source
 from retail_etl.audit import Run
 from retail_etl.catalogs import HiveCatalog
@@ -41,7 +43,7 @@ from retail_etl.local.postgres import LocalPostgres
 from retail_etl.local.runner import DailyBatch
 from retail_etl.params import DayRange
 from retail_etl.runtime import local_spark
-from retail_etl.settings import LocalEnvironment, SourceDb
+from retail_etl.settings import LocalEnvironment
 from retail_etl.steps import extract_days
 
 MONTH = sample.SampleSpec()  # the sample: January 2015, 3,000 sales lines and 400 orders a day
@@ -51,30 +53,6 @@ LOOKBACK = 3
 def night_of(day: date) -> datetime:
     """When the schedule extracts `day`: 01:00 in Seoul the next morning."""
     return datetime(day.year, day.month, day.day) + timedelta(days=1, hours=1)
-
-
-class Scratch:
-    """A database of the benchmark's own in the local PostgreSQL."""
-
-    def __init__(self, pg: LocalPostgres, stack: LocalEnvironment, name: str) -> None:
-        self.pg, self.name = pg, f"bench_lookback_{name}"
-        with pg.connect(database="postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {self.name}")
-        s = stack.source
-        self.source = SourceDb(s.host, s.port, self.name, s.user, s.password)
-
-    def seed(self, spec: sample.SampleSpec) -> None:
-        with self.pg.connect(database=self.name) as conn:
-            sample.seed(conn, spec)
-
-    def rows(self, query: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        with self.pg.connect(database=self.name) as conn:
-            return [tuple(r) for r in conn.execute(query, params).fetchall()]
-
-    def drop(self) -> None:
-        with self.pg.connect(database="postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
 
 def fingerprints(db: Scratch) -> dict[tuple[str, date], str]:
@@ -91,7 +69,7 @@ def fingerprints(db: Scratch) -> dict[tuple[str, date], str]:
 
 
 def part_sample(pg: LocalPostgres, stack: LocalEnvironment) -> None:
-    db = Scratch(pg, stack, "sample")
+    db = Scratch(pg, stack, "bench_lookback_sample")
     try:
         db.seed(MONTH)  # the final state
         ((orders, changed, cancelled, latest),) = db.rows(
@@ -187,7 +165,7 @@ def part_fingerprint(
         f"{'3-day window':>14} {'7-day window':>14}   (seconds, medians; ratio to extract)"
     )
     for size in sizes:
-        db = Scratch(pg, stack, "fingerprint")
+        db = Scratch(pg, stack, "bench_lookback_fingerprint")
         try:
             started = time.perf_counter()
             db.seed(sample.SampleSpec(start=date(2015, 1, 1), days=8, sales_per_day=size,
@@ -223,7 +201,7 @@ def part_fingerprint(
 
 def part_nights(pg: LocalPostgres, stack: LocalEnvironment, nights: int) -> None:
     spark = local_spark(stack, "bench-lookback-nights")
-    db = Scratch(pg, stack, "nights")
+    db = Scratch(pg, stack, "bench_lookback_nights")
     scratch = tempfile.mkdtemp(prefix="bench-lookback-nights-")
     lakes = {n: (Lake(spark, f"{scratch}/lake{n}"), f"bench_lb_nights_{n}") for n in (0, LOOKBACK)}
     for _, database in lakes.values():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -59,7 +60,23 @@ class Run:
     decisions: list[Decision] = field(default_factory=list)
     fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
     built_from: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # Seconds spent in each phase (`phase`), in the record, so a slower run names its phase.
+    phases: dict[str, float] = field(default_factory=dict)
     _clock: float = field(default_factory=time.monotonic)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a part of the run (seconds add up per name), and give the Spark jobs it starts
+        the phase's name as their description, so the UI and an event log say which phase
+        each stage ran for."""
+        context = self.lake.spark.sparkContext
+        context.setJobDescription(f"{self.job}: {name}")
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - started, 3)
+            context.setJobDescription(None)  # type: ignore[arg-type]
 
     def prepare(self, tables: Iterable[LakeTable]) -> None:
         """Make sure the tables exist in the catalog, and finish any publish a killed run left."""
@@ -89,17 +106,29 @@ class Run:
     ) -> DataFrame | None:
         """The days of `table` that the catalog publishes (`locations`, when already looked
         up), with each row's `extract_date` (None: none of the days has rows)."""
-        found = self.published(table, days) if locations is None else locations
-        if not found:
+        return self._read(table, self.published(table, days) if locations is None else locations)
+
+    def _read(self, table: LakeTable, locations: Mapping[date, str]) -> DataFrame | None:
+        """The days at `locations` (day folders of `table`), with `extract_date`."""
+        if not locations:
             return None
         if self.in_place:
             columns = [n for n, _ in contract.of(table).columns]
-            return self.lake.read_days(table, list(found)).select(*columns, PARTITION_COLUMN)
-        return self.lake.read_locations(list(found.values()), contract.of(table).ddl)
+            return self.lake.read_days(table, list(locations)).select(*columns, PARTITION_COLUMN)
+        return self.lake.read_locations(list(locations.values()), contract.of(table).ddl)
 
-    def write(self, df: DataFrame, table: LakeTable, days: Sequence[date]) -> list[Output]:
+    def write(
+        self,
+        df: DataFrame,
+        table: LakeTable,
+        days: Sequence[date],
+        figures: Mapping[str, str] | None = None,
+    ) -> list[Output]:
         """Write `days` of `table` into this run's folder after checking the columns against
-        the contract; `df` carries each row's day in its last column, `extract_date`."""
+        the contract (`df` carries each row's day in its last column, `extract_date`), then
+        read what was written back from its files, once: each day's rows and `figures` (named
+        SQL aggregates over the day's rows, for the gates) become the day's `Output`.
+        """
         expected = (*contract.of(table).columns, (PARTITION_COLUMN, "string"))
         found = tuple((f.name, f.dataType.simpleString()) for f in df.schema.fields)
         if found != expected:
@@ -110,27 +139,29 @@ class Run:
                     )
                 ]
             )
-        if self.in_place:
-            for day in days:  # until it is published again, nobody knows what the day holds
-                self.lake.remove(restate.pointer_location(self, table, day))
-            written = self.lake.write_days(df, table, days)
-        else:
-            written = self.lake.write_run(df, table, self.run_id, days)
-        outputs = [
-            Output(table, day, w.location if w.rows else "", w.rows) for day, w in written.items()
-        ]
+        with self.phase("write"):
+            if self.in_place:
+                for day in days:  # until it is published again, nobody knows what the day holds
+                    self.lake.remove(restate.pointer_location(self, table, day))
+                written = self.lake.write_days(df, table, days)
+            else:
+                written = self.lake.write_run(df, table, self.run_id, days)
+        with self.phase("read back"):
+            read = self._read(table, written)
+            if read is None:  # no day has rows
+                read = self.lake.spark.createDataFrame(
+                    [], f"{contract.of(table).ddl}, `{PARTITION_COLUMN}` string"
+                )
+            figures_by_day = gates.totals_by_day(
+                read, {"rows": "count(1)", **(figures or {})}, days
+            )
+        outputs = []
+        for day in days:
+            day_figures = figures_by_day[day]
+            rows = int(day_figures["rows"])
+            outputs.append(Output(table, day, written[day] if rows else "", rows, day_figures))
         self.outputs += outputs
         return outputs
-
-    def written(self, table: LakeTable, days: Sequence[date]) -> DataFrame:
-        """What this run wrote of `table`, read back from its files, with `extract_date`."""
-        schema = contract.of(table).ddl
-        published = [
-            o.location for o in self.outputs if o.table == table and o.day in days and o.location
-        ]
-        if not published:
-            return self.lake.spark.createDataFrame([], f"{schema}, `{PARTITION_COLUMN}` string")
-        return self.lake.read_locations(published, schema)
 
     def check(self, results: Sequence[gates.GateResult]) -> None:
         self.gate_results += results
@@ -176,6 +207,7 @@ class Run:
             "decisions": [d.as_record() for d in self.decisions],
             "fingerprints": self.fingerprints,
             "built_from": self.built_from,
+            "phases": self.phases,
             "gates": [g.as_record() for g in self.gate_results],
             "published": [s.as_record() for s in self.switches],
             "rolled_forward": self.rolled_forward,

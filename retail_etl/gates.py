@@ -101,8 +101,14 @@ def totals_by_day(
     return found
 
 
+def key_count(key: Sequence[str]) -> dict[str, str]:
+    """The figure IsPrimaryKey compares with the day's rows: its distinct, non-null keys
+    (`count(DISTINCT a, b)` skips a key with a null in it)."""
+    return {"keys": f"count(DISTINCT {', '.join(key)})"}
+
+
 def raw_gates(
-    written: DataFrame,
+    found: Mapping[date, Mapping[str, Any]],
     table: str,
     key: Sequence[str],
     days: Sequence[date],
@@ -110,11 +116,9 @@ def raw_gates(
     expected_sums: Mapping[date, Mapping[str, Any]],
     sums: Mapping[str, str],
 ) -> list[GateResult]:
-    """d2s: what was written against what the source snapshot holds, day by day. A day the
-    source has no rows for is expected to have none, and null sums (as PostgreSQL sums none)."""
-    found = totals_by_day(
-        written, {"rows": "count(1)", **sums, "keys": f"count(DISTINCT {', '.join(key)})"}, days
-    )
+    """d2s: what was written (`found`: each day's rows, `sums` and `key_count`, read back from
+    its files) against what the source snapshot holds, day by day. A day the source has no rows
+    for is expected to have none, and null sums (as PostgreSQL sums none)."""
     results = []
     for day in days:
         got = found[day]
@@ -127,10 +131,7 @@ def raw_gates(
             )
             for name in sums
         ]
-        results.append(
-            GateResult("IsPrimaryKey", table, day, ", ".join(key), got["rows"], got["keys"])
-        )
-    return results
+    return results + primary_keys(found, table, key, days)
 
 
 def match_totals(
@@ -146,12 +147,9 @@ def match_totals(
 
 
 def primary_keys(
-    df: DataFrame, table: str, key: Sequence[str], days: Sequence[date]
+    found: Mapping[date, Mapping[str, Any]], table: str, key: Sequence[str], days: Sequence[date]
 ) -> list[GateResult]:
-    """IsPrimaryKey for each day: as many distinct, non-null keys as rows."""
-    found = totals_by_day(
-        df, {"rows": "count(1)", "keys": f"count(DISTINCT {', '.join(key)})"}, days
-    )
+    """IsPrimaryKey for each day: as many distinct, non-null keys (`key_count`) as rows."""
     return [
         GateResult(
             "IsPrimaryKey", table, day, ", ".join(key), found[day]["rows"], found[day]["keys"]

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -53,6 +54,7 @@ def run_glue_job(job: Job, argv: Sequence[str], usage: str | None = None) -> int
     lake_root = params.lake_root or (DEFAULT_LAKE_ROOT if glue else stack.lake_root)
     run: Run | None = None
     try:
+        started = time.monotonic()
         runtime = Runtime.start(job_name, params.glue_args, stack)
         lake = Lake(runtime.spark, lake_root)
         lake.check_writable()
@@ -64,6 +66,7 @@ def run_glue_job(job: Job, argv: Sequence[str], usage: str | None = None) -> int
             in_place=params.catalog_mode == "crawlers",
             days=params.days.days,
         )
+        run.phases["start"] = round(time.monotonic() - started, 3)  # Spark, the lake probe
         results = job.work(runtime.spark, run, stack.source, params)
         record = run.save()
         runtime.commit()

@@ -49,13 +49,6 @@ ALL_TABLES = (
 )
 
 
-@dataclass(frozen=True)
-class WriteResult:
-    table: LakeTable
-    rows: int
-    location: str  # where the day's files are ("" when a run wrote none)
-
-
 class Lake:
     """Parquet tables partitioned by `extract_date=YYYY-MM-DD` under one root (a folder or s3://)."""
 
@@ -90,46 +83,31 @@ class Lake:
 
     def write_run(
         self, df: DataFrame, table: LakeTable, run_id: str, days: Sequence[date]
-    ) -> dict[date, WriteResult]:
+    ) -> dict[date, str]:
         """Write `df`, whose `extract_date` column says each row's day, as `days` of `table`
-        into this run's own folder, one subfolder a day; nothing else changes.
+        into this run's own folder, one subfolder a day; nothing else changes. Returns the
+        folder of each day that has rows (a day without rows has none).
 
         Nothing a reader can see moves: the days are published later by pointing the catalog at
-        the folders. A day without rows writes no folder (location "").
+        the folders. A day outside `days` is an error: the run would publish nothing of it, and
+        no reader should ever find it there.
         """
         folder = self.run_location(table, run_id)
         df.write.mode("errorifexists").partitionBy(PARTITION_COLUMN).parquet(folder)
-        rows = self._rows_by_day(folder, days) if self.exists(folder) else {}
-        return {
-            day: WriteResult(
-                table,
-                rows.get(day, 0),
-                self.run_day_location(table, run_id, day) if rows.get(day) else "",
-            )
-            for day in days
+        prefix = f"{PARTITION_COLUMN}="
+        found = {
+            date.fromisoformat(name.removeprefix(prefix))
+            for name in self.list_names(folder)
+            if name.startswith(prefix)
         }
-
-    def _rows_by_day(
-        self, folder: str, days: Sequence[date], only_days: bool = True
-    ) -> dict[date, int]:
-        """Rows of each day folder under `folder` (Parquet footers: no data is read).
-
-        With `only_days` (a run's folder), a day outside `days` is an error: the run would
-        publish nothing of it, and no reader should ever find it there.
-        """
-        found = self.spark.read.schema(f"`{PARTITION_COLUMN}` string").parquet(folder)
-        if not only_days:
-            found = found.where(F.col(PARTITION_COLUMN).isin([d.isoformat() for d in days]))
-        counted = found.groupBy(PARTITION_COLUMN).count().collect()
-        rows = {date.fromisoformat(r[0]): int(r[1]) for r in counted}
-        stray = sorted(set(rows) - set(days))
+        stray = sorted(found - set(days))
         if stray:
             from retail_etl.errors import EtlError
 
             raise EtlError(
                 f"{folder} holds days the run was not asked for: {', '.join(map(str, stray))}"
             )
-        return rows
+        return {day: self.run_day_location(table, run_id, day) for day in sorted(found)}
 
     def read_locations(self, locations: Sequence[str], schema: str) -> DataFrame:
         """The files of published days, read with the contract's schema, each row with its
@@ -191,11 +169,10 @@ class Lake:
     def _hadoop_conf(self) -> JavaObject:
         return self.spark.sparkContext._jsc.hadoopConfiguration()
 
-    def write_days(
-        self, df: DataFrame, table: LakeTable, days: Sequence[date]
-    ) -> dict[date, WriteResult]:
+    def write_days(self, df: DataFrame, table: LakeTable, days: Sequence[date]) -> dict[date, str]:
         """In place (the crawler option): replace `days`' partitions of `table` with `df`, whose
-        `extract_date` column says each row's day, leaving every other day as it was.
+        `extract_date` column says each row's day, leaving every other day as it was; returns
+        the folder of each day that has rows.
 
         Dynamic partition overwrite replaces only the partitions the data holds, so a day with
         no rows would keep an earlier run's files: its partition is removed instead.
@@ -209,15 +186,10 @@ class Lake:
             .parquet(self.location(table))
         )
         seen = set(str(observed.get["days"]).split(","))  # at most 366 days: a short string
-        written = [d for d in days if d.isoformat() in seen]
-        rows = self._rows_by_day(self.location(table), written, only_days=False) if written else {}
         for day in days:
-            if day not in rows:
+            if day.isoformat() not in seen:
                 self.remove_day(table, day)
-        return {
-            day: WriteResult(table, rows.get(day, 0), self.partition_location(table, day))
-            for day in days
-        }
+        return {day: self.partition_location(table, day) for day in days if day.isoformat() in seen}
 
     def remove_day(self, table: LakeTable, day: date) -> None:
         path = self._hadoop_path(self.partition_location(table, day))

@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -57,6 +57,9 @@ class Output:
     day: date
     location: str  # "" for a day without rows: publishing it removes the day
     rows: int
+    # the day's figures, read back from its files once written (`audit.Run.write`): what the
+    # gates compare with the source or the raw days; not part of the record
+    found: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def as_record(self) -> dict[str, Any]:
         return {

@@ -96,15 +96,20 @@ def _started(builder: SparkSession.Builder) -> SparkSession:
 
 
 def local_spark(
-    stack: LocalEnvironment, app_name: str, shuffle_partitions: int = 8
+    stack: LocalEnvironment, app_name: str, shuffle_partitions: int = 8, java: str = ""
 ) -> SparkSession:
-    """A local SparkSession with the JDBC driver and a Hive metastore standing in for Glue's."""
+    """A local SparkSession with the JDBC driver and a Hive metastore standing in for Glue's,
+    its JVM started from the class archive `make setup` built (`retail_etl.local.classes`)
+    when there is one; `java`: more JVM options."""
     stack.home.mkdir(parents=True, exist_ok=True)
     hold_local_catalog(stack)
+    java += f"-Dderby.system.home={stack.home} "
+    if stack.class_archive is not None and stack.class_archive.is_file():
+        # an archive the JVM cannot use (another Java build, changed jars) is skipped; quietly,
+        # as a warning on stdout would land in every job's output
+        java += f"-XX:SharedArchiveFile={stack.class_archive} -Xlog:cds=off -Xlog:cds+dynamic=off "
     builder = (
-        _local_builder(
-            app_name, "local[*]", (), shuffle_partitions, f"-Dderby.system.home={stack.home} "
-        )
+        _local_builder(app_name, "local[*]", (), shuffle_partitions, java)
         .config("spark.sql.warehouse.dir", str(stack.warehouse))
         .config(
             "spark.hadoop.javax.jdo.option.ConnectionURL",

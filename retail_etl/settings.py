@@ -6,6 +6,7 @@ The environment is read in one place, `LocalEnvironment.from_environ`, called by
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,12 @@ def source_from_secrets_manager(secret_id: str, client: Any = None) -> SourceDb:
     return SourceDb.from_secret(json.loads(value))
 
 
+def _class_archive(setting: str | None) -> Path | None:
+    if setting == "off":
+        return None
+    return Path(setting) if setting else Path(sys.prefix) / "spark-classes.jsa"
+
+
 @dataclass(frozen=True)
 class LocalEnvironment:
     """Where a job runs when not on Glue: a throwaway PostgreSQL, a folder lake, a Hive catalog.
@@ -78,6 +85,9 @@ class LocalEnvironment:
     catalog_database: str = CATALOG_DATABASE_LOCAL
     aws_endpoint: str | None = None
     spark_jars: tuple[str, ...] = ()
+    # the local JVM's class archive (`retail_etl.local.classes`; RETAIL_SPARK_CLASS_ARCHIVE, a
+    # path or `off`; by default beside the Python environment's PySpark, in .venv)
+    class_archive: Path | None = field(default_factory=lambda: _class_archive(None))
 
     @property
     def pg_data(self) -> Path:
@@ -112,6 +122,7 @@ class LocalEnvironment:
             aws_endpoint=environ.get("AWS_ENDPOINT_URL") or None,
             spark_jars=tuple(j for j in environ.get("RETAIL_SPARK_JARS", "").split(",") if j)
             or tuple(str(p) for p in sorted(S3A_JARS_CACHE.glob("*.jar"))),
+            class_archive=_class_archive(environ.get("RETAIL_SPARK_CLASS_ARCHIVE")),
         )
 
     def facts(self) -> dict[str, Any]:

@@ -63,14 +63,17 @@ def extract_days(
     started = time.monotonic()
     fact = source.FACT_TABLES[target]
     table = tables.FACTDATA[target]
-    run.prepare([table])
+    with run.phase("prepare"):
+        run.prepare([table])
     with source.SourceSnapshot(spark, source_db) as snapshot:
-        # the window's fingerprints decide which of its days are read again; then the counts,
-        # sums, keys and fingerprints of the days to write, for the gates and the record
-        window_fingerprints = source.day_fingerprints(snapshot, fact, window)
-        plan = restate.extraction_plan(run, table, days.days, window, window_fingerprints)
-        todo = _plan(run, plan)
-        extent = source.range_extent(snapshot, fact, days.first, days.last, only=todo)
+        with run.phase("snapshot"):
+            # the window's fingerprints decide which of its days are read again; then the
+            # counts, sums, keys and fingerprints of the days to write, for the gates and the
+            # record
+            window_fingerprints = source.day_fingerprints(snapshot, fact, window)
+            plan = restate.extraction_plan(run, table, days.days, window, window_fingerprints)
+            todo = _plan(run, plan)
+            extent = source.range_extent(snapshot, fact, days.first, days.last, only=todo)
         empty = [d for d in days.days if d not in extent.rows_by_day]
         if empty:
             log.warning("%s has no rows for %s; published empty", fact.name, _list_days(empty))
@@ -80,8 +83,9 @@ def extract_days(
         rows = rows.transform(transforms.with_extracted_at(datetime.now(UTC))).select(
             *[n for n, _ in contract.of(table).columns], PARTITION_COLUMN
         )
-        try:
-            outputs = run.write(rows, table, todo)  # the read happens here, in the snapshot
+        key = contract.of(table).key
+        try:  # the read happens in the write, in the snapshot
+            outputs = run.write(rows, table, todo, {**fact.control_sums, **gates.key_count(key)})
         except Exception as err:
             reason = source.driver_failure(err)
             if reason is None:
@@ -91,9 +95,9 @@ def extract_days(
             ) from None
     run.check(
         gates.raw_gates(
-            run.written(table, todo),
+            {o.day: o.found for o in outputs},
             table.name,
-            contract.of(table).key,
+            key,
             todo,
             extent.rows_by_day,
             extent.sums_by_day,
@@ -104,7 +108,8 @@ def extract_days(
     run.fingerprints.setdefault(table.name, {}).update(
         {day.isoformat(): extent.fingerprint(day) for day in todo}
     )
-    run.publish(outputs)
+    with run.phase("publish"):
+        run.publish(outputs)
     seconds = time.monotonic() - started
     return _result(f"d2s:{target}", extent.rows, outputs, seconds, plan)
 
@@ -114,17 +119,24 @@ def build_dailybalju(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
     with every day of the look-back `window` whose raw day was republished since its build."""
     started = time.monotonic()
     raw_table, silver = tables.FACTDATA["balju"], tables.SILVER_DAILYBALJU
-    run.prepare([raw_table, silver])
-    plan = restate.rebuild_plan(run, raw_table, [silver], asked.days, window)
-    days = _plan(run, plan)
-    balju = _raw_days(run, raw_table, [silver], days).cache()  # read once: counted, built, checked
+    with run.phase("prepare"):
+        run.prepare([raw_table, silver])
+    with run.phase("read"):
+        plan = restate.rebuild_plan(run, raw_table, [silver], asked.days, window)
+        days = _plan(run, plan)
+        balju = _raw_days(run, raw_table, [silver], days).cache()  # read once: counted, built
     try:
-        rows_in = balju.count()
-        outputs = run.write(transforms.daily_balju(balju, by=[PARTITION_COLUMN]), silver, days)
-        written = run.written(silver, days)
-        kept = balju.where(~F.col("status").eqNullSafe(F.lit("CANCELLED")))
-        expected = gates.totals_by_day(kept, _zero_if_none(ORDERS_RAW), days)
-        found = gates.totals_by_day(written, _zero_if_none(ORDERS_SILVER), days)
+        with run.phase("raw figures"):
+            expected = gates.totals_by_day(balju, _zero_if_none(ORDERS_RAW), days)
+        rows_in = sum(int(figures.pop("rows_in")) for figures in expected.values())
+        silver_key = contract.of(silver).key
+        outputs = run.write(
+            transforms.daily_balju(balju, by=[PARTITION_COLUMN]),
+            silver,
+            days,
+            {**_zero_if_none(ORDERS_SILVER), **gates.key_count(silver_key)},
+        )
+        found = {o.day: o.found for o in outputs}
         run.check(
             [
                 *[
@@ -132,32 +144,38 @@ def build_dailybalju(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
                     for day in days
                     for result in gates.match_totals(silver.name, day, expected[day], found[day])
                 ],
-                *gates.primary_keys(written, silver.name, contract.of(silver).key, days),
+                *gates.primary_keys(found, silver.name, silver_key, days),
             ]
         )
-        run.publish(outputs)
+        with run.phase("publish"):
+            run.publish(outputs)
     finally:
         balju.unpersist()
     return _result("s2s:dailybalju", rows_in, outputs, time.monotonic() - started, plan)
 
 
-# The balju gate: non-cancelled raw orders against the silver day's totals.
+# The balju gate: non-cancelled raw orders against the silver day's totals; and the raw rows.
+_KEPT = "FILTER (WHERE NOT (status <=> 'CANCELLED'))"
 ORDERS_RAW = {
-    "order_lines": "count(1)",
-    "order_qty": "sum(order_qty)",
-    "order_amount": "sum(order_qty * unit_cost)",
+    "rows_in": "count(1)",
+    "order_lines": f"count(1) {_KEPT}",
+    "order_qty": f"sum(order_qty) {_KEPT}",
+    "order_amount": f"sum(order_qty * unit_cost) {_KEPT}",
 }
 ORDERS_SILVER = {
     "order_lines": "sum(order_lines)",
     "order_qty": "sum(order_qty)",
     "order_amount": "sum(order_amount)",
 }
-# The sales gates: the raw day's totals, and which of them each silver table must reproduce.
+# The sales gates: the raw day's totals, taken store by store with each store's receipts, and
+# which of them each silver table must reproduce.
 SALES_RAW = {
+    "rows_in": "count(1)",
     "sales_qty": "sum(qty)",
     "return_qty": "sum(CASE WHEN qty < 0 THEN -qty ELSE 0 END)",
     "gross_amount": "sum(qty * unit_price)",
     "discount_amount": "sum(discount_amt)",
+    "receipts": "count(DISTINCT receipt_no)",
 }
 SALES_TOTALS_OF = {
     tables.SILVER_DAILYSALES_ITEM.name: (
@@ -168,6 +186,8 @@ SALES_TOTALS_OF = {
     ),
     tables.SILVER_DAILYSALES_HOURLY.name: ("sales_qty", "net_amount"),
 }  # fmt: skip
+# the store table's receipts, store by store, as the read-back collects them
+RECEIPTS_WRITTEN = {"receipts": "collect_list(struct(store_id, receipt_count))"}
 
 
 def _zero_if_none(expressions: dict[str, str]) -> dict[str, str]:
@@ -179,8 +199,11 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
     """s2s: the published sales lines of `asked` into the item, store and hourly silver tables,
     with every day of the look-back `window` whose raw day was republished since its build.
 
-    All three are written and checked before any is published; then they are published back
-    to back, so a reader never sees some at the new totals and others at the old.
+    One aggregation of the raw rows, by day and store, gives the gates' raw side. Each table is
+    read back once after its write, for its rows, totals, keys (and the store table's
+    receipts). All three are written and checked before any is
+    published; then they are published back to back, so a reader never sees some at the new
+    totals and others at the old.
     """
     raw_table = tables.FACTDATA["sales"]
     silver_tables = (
@@ -188,81 +211,91 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
         tables.SILVER_DAILYSALES_STORE,
         tables.SILVER_DAILYSALES_HOURLY,
     )
-    run.prepare([raw_table, *silver_tables])
-    plan = restate.rebuild_plan(run, raw_table, silver_tables, asked.days, window)
-    days = _plan(run, plan)
-    sales = _raw_days(run, raw_table, silver_tables, days).cache()
-    try:
-        rows_in = sales.count()
-        raw_totals = gates.totals_by_day(sales, _zero_if_none(SALES_RAW), days)
-        for totals in raw_totals.values():
-            totals["net_amount"] = totals["gross_amount"] - totals["discount_amount"]
-        by = [PARTITION_COLUMN]
-        builds = (
-            transforms.daily_sales_by_item(sales, by),
-            transforms.daily_sales_by_store(sales, by),
-            transforms.daily_sales_by_hour(sales, by),
+    with run.phase("prepare"):
+        run.prepare([raw_table, *silver_tables])
+    with run.phase("read"):
+        plan = restate.rebuild_plan(run, raw_table, silver_tables, asked.days, window)
+        days = _plan(run, plan)
+        # not cached: four column-pruned scans of the Parquet files cost less than building
+        # an in-memory copy of every column (measured: bench-steps, 1,000,000 lines)
+        sales = _raw_days(run, raw_table, silver_tables, days)
+    with run.phase("raw figures"):
+        rows_in, raw_totals, receipts = _raw_sales_figures(sales, days)
+    by = [PARTITION_COLUMN]
+    builds = (
+        transforms.daily_sales_by_item(sales, by),
+        transforms.daily_sales_by_store(sales, by),
+        transforms.daily_sales_by_hour(sales, by),
+    )
+    written_by_table: list[list[Output]] = []
+    seconds: list[float] = []
+    for table, df in zip(silver_tables, builds, strict=True):
+        started = time.monotonic()
+        names = SALES_TOTALS_OF[table.name]
+        key = contract.of(table).key
+        figures = {**_zero_if_none({n: f"sum({n})" for n in names}), **gates.key_count(key)}
+        if table is tables.SILVER_DAILYSALES_STORE:
+            figures.update(RECEIPTS_WRITTEN)
+        outputs = run.write(df, table, days, figures)
+        found = {o.day: o.found for o in outputs}
+        run.check(
+            [
+                *[
+                    result
+                    for day in days
+                    for result in gates.match_totals(
+                        table.name, day, {n: raw_totals[day][n] for n in names}, found[day]
+                    )
+                ],
+                *gates.primary_keys(found, table.name, key, days),
+            ]
         )
-        written_by_table: list[list[Output]] = []
-        seconds: list[float] = []
-        for table, df in zip(silver_tables, builds, strict=True):
-            started = time.monotonic()
-            outputs = run.write(df, table, days)
-            written = run.written(table, days)
-            names = SALES_TOTALS_OF[table.name]
-            found = gates.totals_by_day(
-                written, _zero_if_none({n: f"sum({n})" for n in names}), days
-            )
+        if table is tables.SILVER_DAILYSALES_STORE:
             run.check(
                 [
-                    *[
-                        result
-                        for day in days
-                        for result in gates.match_totals(
-                            table.name, day, {n: raw_totals[day][n] for n in names}, found[day]
-                        )
-                    ],
-                    *gates.primary_keys(written, table.name, contract.of(table).key, days),
+                    gates.GateResult(
+                        "AggregateMatch",
+                        table.name,
+                        day,
+                        "receipt_count by store",
+                        receipts[day],
+                        {store: n for store, n in found[day]["receipts"]},
+                    )
+                    for day in days
                 ]
             )
-            if table is tables.SILVER_DAILYSALES_STORE:
-                run.check(_receipts_per_store(sales, written, table, days))
-            written_by_table.append(outputs)
-            seconds.append(time.monotonic() - started)
+        written_by_table.append(outputs)
+        seconds.append(time.monotonic() - started)
+    with run.phase("publish"):
         run.publish([o for outputs in written_by_table for o in outputs])
-        return [
-            _result(f"s2s:{t.name.removeprefix('silver_')}", rows_in, outputs, s, plan)
-            for t, outputs, s in zip(silver_tables, written_by_table, seconds, strict=True)
-        ]
-    finally:
-        sales.unpersist()
-
-
-def _receipts_per_store(
-    sales: DataFrame, written: DataFrame, table: LakeTable, days: Sequence[date]
-) -> list[gates.GateResult]:
-    """AggregateMatch of distinct receipts, store by store, day by day."""
-    expected: dict[str, dict[Any, Any]] = {d.isoformat(): {} for d in days}
-    for day, store, receipts in (
-        sales.groupBy(PARTITION_COLUMN, "store_id").agg(F.countDistinct("receipt_no")).collect()
-    ):
-        expected[day][store] = receipts
-    found: dict[str, dict[Any, Any]] = {d.isoformat(): {} for d in days}
-    for day, store, receipts in written.select(
-        PARTITION_COLUMN, "store_id", "receipt_count"
-    ).collect():
-        found[day][store] = receipts
     return [
-        gates.GateResult(
-            "AggregateMatch",
-            table.name,
-            day,
-            "receipt_count by store",
-            expected[day.isoformat()],
-            found[day.isoformat()],
-        )
-        for day in days
+        _result(f"s2s:{t.name.removeprefix('silver_')}", rows_in, outputs, s, plan)
+        for t, outputs, s in zip(silver_tables, written_by_table, seconds, strict=True)
     ]
+
+
+def _raw_sales_figures(
+    sales: DataFrame, days: Sequence[date]
+) -> tuple[int, dict[date, dict[str, Any]], dict[date, dict[Any, int]]]:
+    """The gates' raw side, from the raw rows in one aggregation by day and store: the rows
+    read, each day's totals (its stores' sums added up here, exactly: ints and Decimals; 0 for
+    a day or store without any) and each store's distinct receipts."""
+    names = [n for n in SALES_RAW if n not in ("rows_in", "receipts")]
+    totals: dict[date, dict[str, Any]] = {d: dict.fromkeys(names, 0) for d in days}
+    receipts: dict[date, dict[Any, int]] = {d: {} for d in days}
+    rows_in = 0
+    by_store = sales.groupBy(PARTITION_COLUMN, "store_id").agg(
+        *[F.expr(sql).alias(name) for name, sql in SALES_RAW.items()]
+    )
+    for row in by_store.collect():
+        day = date.fromisoformat(row[PARTITION_COLUMN])
+        rows_in += row["rows_in"]
+        receipts[day][row["store_id"]] = row["receipts"]
+        for name in names:
+            totals[day][name] += row[name] or 0
+    for day_totals in totals.values():
+        day_totals["net_amount"] = day_totals["gross_amount"] - day_totals["discount_amount"]
+    return rows_in, totals, receipts
 
 
 def _plan(run: Run, plan: Sequence[restate.Decision]) -> list[date]:

@@ -70,3 +70,14 @@ grep -v '^#' scripts/jars.txt | while read -r coordinate sha256; do
     exit 1
   fi
 done
+
+# The local JVM's class archive (retail_etl/local/classes.py): built once per .venv and Java,
+# again when either changes; a job process then starts seconds sooner.
+archive=.venv/spark-classes.jsa
+java_now=$(java -version 2>&1 | head -n 1)
+if [ ! -f "$archive" ] || [ "$stamp" -nt "$archive" ] \
+   || [ "$(cat "$archive.java" 2>/dev/null)" != "$java_now" ]; then
+  echo "bootstrap: building the local Spark's class archive (once, about a minute)"
+  RETAIL_SPARK_CLASS_ARCHIVE="$PWD/$archive" .venv/bin/python -m retail_etl.local.classes >/dev/null
+  echo "$java_now" > "$archive.java"
+fi

@@ -26,6 +26,7 @@ from retail_etl import lake as tables
 from retail_etl.audit import Run, history
 from retail_etl.catalogs import day_location
 from retail_etl.gates import GateFailed
+from retail_etl.lake import Lake
 from retail_etl.params import DayRange
 
 DAY = date(2015, 1, 5)
@@ -251,14 +252,14 @@ def duplicate_and_drop(df):  # type: ignore[no-untyped-def]
 def test_a_wrong_raw_day_fails_the_job_and_publishes_nothing(  # type: ignore[no-untyped-def]
     spark, stack, seeded, job_env, monkeypatch, capsys, change, gate
 ) -> None:
-    write = Run.write
+    write_run = Lake.write_run
 
-    def write_then_break(self, df, table, days):  # type: ignore[no-untyped-def]
-        (output,) = outputs = write(self, df, table, days)
-        tamper(output.location, change)
-        return outputs
+    def write_then_break(self, df, table, run_id, days):  # type: ignore[no-untyped-def]
+        (location,) = (written := write_run(self, df, table, run_id, days)).values()
+        tamper(location, change)  # after the write, before the run reads it back
+        return written
 
-    monkeypatch.setattr(Run, "write", write_then_break)
+    monkeypatch.setattr(Lake, "write_run", write_then_break)
     catalog_before = _published(spark, stack, "factdata_sales")
 
     code = jb_retail_factdata_d2s.main(["--TARGET_DATA", "sales", "--EXTRACT_DATE", str(DAY)])
@@ -288,16 +289,16 @@ def test_a_wrong_silver_day_fails_the_job_and_publishes_none_of_the_three(  # ty
 ) -> None:
     assert jb_retail_factdata_d2s.main(["--TARGET_DATA", "sales", "--EXTRACT_DATE", str(DAY)]) == 0
     before = {t: _published(spark, stack, t) for t in SILVER_SALES}
-    write = Run.write
+    write_run = Lake.write_run
 
-    def break_the_store_table(self, df, table, days):  # type: ignore[no-untyped-def]
-        (output,) = outputs = write(self, df, table, days)
+    def break_the_store_table(self, df, table, run_id, days):  # type: ignore[no-untyped-def]
+        (location,) = (written := write_run(self, df, table, run_id, days)).values()
         if table is tables.SILVER_DAILYSALES_STORE:
             plus_one = (F.col(column) + 1).cast(kind)
-            tamper(output.location, lambda d: d.withColumn(column, plus_one))
-        return outputs
+            tamper(location, lambda d: d.withColumn(column, plus_one))
+        return written
 
-    monkeypatch.setattr(Run, "write", break_the_store_table)
+    monkeypatch.setattr(Lake, "write_run", break_the_store_table)
     capsys.readouterr()
 
     assert jb_retail_silver_dailysales_s2s.main(["--EXTRACT_DATE", str(DAY)]) == 1
@@ -311,15 +312,15 @@ def test_a_wrong_balju_silver_day_is_caught(
     spark, stack, seeded, job_env, monkeypatch, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     assert jb_retail_factdata_d2s.main(["--TARGET_DATA", "balju", "--EXTRACT_DATE", str(DAY)]) == 0
-    write = Run.write
+    write_run = Lake.write_run
 
-    def drop_a_silver_row(self, df, table, days):  # type: ignore[no-untyped-def]
-        (output,) = outputs = write(self, df, table, days)
+    def drop_a_silver_row(self, df, table, run_id, days):  # type: ignore[no-untyped-def]
+        (location,) = (written := write_run(self, df, table, run_id, days)).values()
         if table is tables.SILVER_DAILYBALJU:
-            tamper(output.location, lambda d: d.orderBy("store_id", "item_id").limit(d.count() - 1))
-        return outputs
+            tamper(location, lambda d: d.orderBy("store_id", "item_id").limit(d.count() - 1))
+        return written
 
-    monkeypatch.setattr(Run, "write", drop_a_silver_row)
+    monkeypatch.setattr(Lake, "write_run", drop_a_silver_row)
     capsys.readouterr()
 
     assert jb_retail_silver_dailybalju_s2s.main(["--EXTRACT_DATE", str(DAY)]) == 1

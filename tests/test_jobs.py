@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -35,6 +36,20 @@ def test_entrypoints_run_the_day_in_process(spark, job_env, seeded, capsys) -> N
     for table in tables.ALL_TABLES:
         (published,) = (job_env / table.path / "_runs").glob(f"*/extract_date={DAY}")
         assert any(published.glob("part-*.parquet")), table
+
+    # each record says where its run's time went, phase by phase, within the run's seconds
+    records = [json.loads(p.read_text()) for p in sorted((job_env / "_audit/runs").glob("*.json"))]
+    phases = {r["job"]: r["phases"] for r in records}
+    assert list(phases[jb_retail_factdata_d2s.JOB_NAME]) == [
+        "start", "prepare", "snapshot", "write", "read back", "publish",
+    ]  # fmt: skip
+    assert list(phases[jb_retail_silver_dailysales_s2s.JOB_NAME]) == [
+        "start", "prepare", "read", "raw figures", "write", "read back", "publish",
+    ]  # fmt: skip
+    for record in records:
+        assert all(seconds > 0 for seconds in record["phases"].values()), record["phases"]
+        started = record["phases"]["start"]  # before the run's own clock started
+        assert sum(record["phases"].values()) - started <= record["seconds"] + 0.1
 
 
 BAD_INPUT = [
