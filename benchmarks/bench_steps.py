@@ -10,13 +10,15 @@ For each size (sales lines in one day, 2015-01-05, in a database of the benchmar
   floor, PostgreSQL's binary `COPY` of the day read by psycopg and thrown away;
 - s2s: `jobs/jb_retail_silver_dailysales_s2s.py` over the day the d2s published, beside DuckDB
   computing the same three tables from the same raw files into Parquet;
+- this checkout's jobs again with the local JVM's class archive off
+  (RETAIL_SPARK_CLASS_ARCHIVE=off), to show what the archive saves apart from the rest;
 - both jobs as they were before the trust work (commit `--baseline`, from this clone's history,
-  into a lake of their own).
+  into a lake of their own, without the archive, which it did not have).
 Every side is a whole process (Python, imports, Spark or not), run in turns, medians of
 `--rounds`. The job's own record says how long each phase took (`Run.phase`: start, prepare,
-snapshot, read+write, gates, publish ...); "python" is the rest: the interpreter, imports and
-the exit. Then one more run of each job with Spark's event log on, summarised by phase: Spark
-jobs, stages, and the seconds its stages ran.
+snapshot, write, read back, publish ...); "other" is the rest: the interpreter, imports, the
+record's write and the exit. Then one more run of each job with Spark's event log on,
+summarised by phase: Spark jobs, stages, the seconds its stages ran and the tasks' GC time.
 """
 
 from __future__ import annotations
@@ -295,7 +297,11 @@ def bench(pg: LocalPostgres, stack: LocalEnvironment, size: int, args: argparse.
         d2s[this] = ours_d2s
         medians = in_turns(d2s, args.rounds)
         report(
-            "d2s sales", medians, this, phases, [before, "connectorx -> Parquet", "COPY to nowhere"]
+            "d2s sales",
+            medians,
+            this,
+            phases,
+            [plain, before, "connectorx -> Parquet", "COPY to nowhere"],
         )
 
         raw_day = sides.record("this", D2S)["published"][0]["location"]
@@ -315,7 +321,11 @@ def bench(pg: LocalPostgres, stack: LocalEnvironment, size: int, args: argparse.
         s2s["DuckDB, same 3 tables"] = lambda: sides.duckdb(raw_day)
         medians = in_turns(s2s, args.rounds)
         report(
-            "s2s dailysales (3 tables)", medians, this, phases, [before, "DuckDB, same 3 tables"]
+            "s2s dailysales (3 tables)",
+            medians,
+            this,
+            phases,
+            [plain, before, "DuckDB, same 3 tables"],
         )
         if args.stages:
             logs = scratch / "event-logs"
