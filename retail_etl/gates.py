@@ -11,6 +11,7 @@ table, the day, the check, what was expected and what was found.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +22,8 @@ from pyspark.sql import functions as F
 
 from retail_etl.errors import EtlError
 from retail_etl.lake import PARTITION_COLUMN
+
+_DISTINCT = re.compile(r"\bDISTINCT\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -80,19 +83,40 @@ def totals(df: DataFrame, expressions: Mapping[str, str]) -> dict[str, Any]:
     return {name: row[f"c{n}"] for n, name in enumerate(expressions)}
 
 
+def totals_by_group(
+    df: DataFrame, keys: Sequence[str], expressions: Mapping[str, str]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Each named SQL aggregate over each group of `df` by `keys`, by the group's key values.
+
+    The aggregates with DISTINCT in them run in a Spark job of their own: in one aggregation
+    with the others, Spark's plan for a distinct aggregate first groups by the keys and the
+    distinct column, carrying every other aggregate's buffer through that grouping of about one
+    row per row of `df` (measured on a ten-million-line day, in one session: counts, three
+    control sums and the distinct keys 11.9 s together, 2.2 s + 6.7 s apart).
+    """
+    plain = {n: sql for n, sql in expressions.items() if not _DISTINCT.search(sql)}
+    distinct = {n: sql for n, sql in expressions.items() if n not in plain}
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for part in (plain, distinct):
+        if not part:
+            continue
+        grouped = df.groupBy(*keys).agg(
+            *[F.expr(sql).alias(f"c{n}") for n, sql in enumerate(part.values())]
+        )
+        for row in grouped.collect():
+            group = found.setdefault(tuple(row[k] for k in keys), {})
+            group.update({name: row[f"c{n}"] for n, name in enumerate(part)})
+    return found
+
+
 def totals_by_day(
     df: DataFrame, expressions: Mapping[str, str], days: Sequence[date]
 ) -> dict[date, dict[str, Any]]:
-    """Each named SQL aggregate over each day's rows of `df` (by its `extract_date`), in one
-    Spark job; a day without rows gets what the aggregates give over no rows."""
-    grouped = df.groupBy(PARTITION_COLUMN).agg(
-        *[F.expr(sql).alias(f"c{n}") for n, sql in enumerate(expressions.values())]
-    )
+    """Each named SQL aggregate over each day's rows of `df` (by its `extract_date`,
+    `totals_by_group`); a day without rows gets what the aggregates give over no rows."""
     found = {
-        date.fromisoformat(row[PARTITION_COLUMN]): {
-            name: row[f"c{n}"] for n, name in enumerate(expressions)
-        }
-        for row in grouped.collect()
+        date.fromisoformat(day): figures
+        for (day,), figures in totals_by_group(df, [PARTITION_COLUMN], expressions).items()
     }
     missing = [d for d in days if d not in found]
     if missing:

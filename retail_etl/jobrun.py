@@ -46,10 +46,10 @@ def run_glue_job(job: Job, argv: Sequence[str], usage: str | None = None) -> int
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per gateway call
     try:
         params = job.parse(argv)
+        stack = LocalEnvironment.from_environ(os.environ)
     except ArgumentError as err:
         print(f"{job_name}: error: {err}", file=sys.stderr)
         return 2
-    stack = LocalEnvironment.from_environ(os.environ)
     glue = on_glue(params.glue_args)
     lake_root = params.lake_root or (DEFAULT_LAKE_ROOT if glue else stack.lake_root)
     run: Run | None = None

@@ -110,6 +110,7 @@ def local_spark(
         java += f"-XX:SharedArchiveFile={stack.class_archive} -Xlog:cds=off -Xlog:cds+dynamic=off "
     builder = (
         _local_builder(app_name, "local[*]", (), shuffle_partitions, java)
+        .config("spark.driver.memory", stack.driver_memory)  # read when the JVM starts
         .config("spark.sql.warehouse.dir", str(stack.warehouse))
         .config(
             "spark.hadoop.javax.jdo.option.ConnectionURL",

@@ -6,11 +6,15 @@ The environment is read in one place, `LocalEnvironment.from_environ`, called by
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from retail_etl.errors import ArgumentError
 
 CATALOG_DATABASE_LOCAL = "hist_retail"  # Hive names cannot hold "-"
 CATALOG_DATABASE_GLUE = "hist-retail"
@@ -69,6 +73,26 @@ def _class_archive(setting: str | None) -> Path | None:
     return Path(setting) if setting else Path(sys.prefix) / "spark-classes.jsa"
 
 
+def default_driver_memory() -> str:
+    """A local job's JVM heap: a quarter of the machine's memory in whole gigabytes, 1 to 4.
+
+    Locally the driver is also the executor, so its heap is where aggregations hash their
+    keys; at Spark's default (1g) a day of ten million sales lines spilled gigabytes to disk in
+    the receipts' distinct counts (measured, `make bench-steps`)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{min(4, max(1, memory // 4 // 2**30))}g"
+
+
+def _driver_memory(setting: str | None) -> str:
+    if not setting:
+        return default_driver_memory()
+    if not re.fullmatch(r"[1-9][0-9]*[mMgG]", setting):
+        raise ArgumentError(
+            f"RETAIL_SPARK_DRIVER_MEMORY={setting!r} is not a JVM heap size such as 2g or 1500m"
+        )
+    return setting.lower()
+
+
 @dataclass(frozen=True)
 class LocalEnvironment:
     """Where a job runs when not on Glue: a throwaway PostgreSQL, a folder lake, a Hive catalog.
@@ -88,6 +112,8 @@ class LocalEnvironment:
     # the local JVM's class archive (`retail_etl.local.classes`; RETAIL_SPARK_CLASS_ARCHIVE, a
     # path or `off`; by default beside the Python environment's PySpark, in .venv)
     class_archive: Path | None = field(default_factory=lambda: _class_archive(None))
+    # the local JVM's heap (RETAIL_SPARK_DRIVER_MEMORY; default_driver_memory)
+    driver_memory: str = field(default_factory=default_driver_memory)
 
     @property
     def pg_data(self) -> Path:
@@ -123,6 +149,7 @@ class LocalEnvironment:
             spark_jars=tuple(j for j in environ.get("RETAIL_SPARK_JARS", "").split(",") if j)
             or tuple(str(p) for p in sorted(S3A_JARS_CACHE.glob("*.jar"))),
             class_archive=_class_archive(environ.get("RETAIL_SPARK_CLASS_ARCHIVE")),
+            driver_memory=_driver_memory(environ.get("RETAIL_SPARK_DRIVER_MEMORY")),
         )
 
     def facts(self) -> dict[str, Any]:

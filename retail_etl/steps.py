@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from retail_etl import contract, gates, restate, source, transforms
 from retail_etl import lake as tables
@@ -199,7 +198,7 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
     """s2s: the published sales lines of `asked` into the item, store and hourly silver tables,
     with every day of the look-back `window` whose raw day was republished since its build.
 
-    One aggregation of the raw rows, by day and store, gives the gates' raw side. Each table is
+    The raw rows by day and store give the gates' raw side (`_raw_sales_figures`). Each table is
     read back once after its write, for its rows, totals, keys (and the store table's
     receipts). All three are written and checked before any is
     published; then they are published back to back, so a reader never sees some at the new
@@ -277,20 +276,19 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
 def _raw_sales_figures(
     sales: DataFrame, days: Sequence[date]
 ) -> tuple[int, dict[date, dict[str, Any]], dict[date, dict[Any, int]]]:
-    """The gates' raw side, from the raw rows in one aggregation by day and store: the rows
-    read, each day's totals (its stores' sums added up here, exactly: ints and Decimals; 0 for
-    a day or store without any) and each store's distinct receipts."""
+    """The gates' raw side, from the raw rows by day and store (`gates.totals_by_group`: the
+    sums in one pass, the distinct receipts in another): the rows read, each day's totals (its
+    stores' sums added up here, exactly: ints and Decimals; 0 for a day or store without any)
+    and each store's distinct receipts."""
     names = [n for n in SALES_RAW if n not in ("rows_in", "receipts")]
     totals: dict[date, dict[str, Any]] = {d: dict.fromkeys(names, 0) for d in days}
     receipts: dict[date, dict[Any, int]] = {d: {} for d in days}
     rows_in = 0
-    by_store = sales.groupBy(PARTITION_COLUMN, "store_id").agg(
-        *[F.expr(sql).alias(name) for name, sql in SALES_RAW.items()]
-    )
-    for row in by_store.collect():
-        day = date.fromisoformat(row[PARTITION_COLUMN])
+    by_store = gates.totals_by_group(sales, [PARTITION_COLUMN, "store_id"], SALES_RAW)
+    for (day_text, store), row in by_store.items():
+        day = date.fromisoformat(day_text)
         rows_in += row["rows_in"]
-        receipts[day][row["store_id"]] = row["receipts"]
+        receipts[day][store] = row["receipts"]
         for name in names:
             totals[day][name] += row[name] or 0
     for day_totals in totals.values():

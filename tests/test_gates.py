@@ -25,6 +25,7 @@ from retail_etl import contract, source, steps, transforms
 from retail_etl import lake as tables
 from retail_etl.audit import Run, history
 from retail_etl.catalogs import day_location
+from retail_etl.errors import EtlError
 from retail_etl.gates import GateFailed
 from retail_etl.lake import Lake
 from retail_etl.params import DayRange
@@ -360,3 +361,39 @@ def test_gate_failed_names_the_first_failure_and_counts_the_rest() -> None:
         "gate failed: t 2015-01-05: AggregateMatch sum(qty): expected 10, found 9 "
         "(and 1 more failed gate(s))"
     )
+
+
+def test_figures_with_and_without_distinct_come_out_per_group(spark) -> None:  # type: ignore[no-untyped-def]
+    # the DISTINCT figures run apart from the plain ones (gates.totals_by_group); each group
+    # still gets all of them, and a group only some rows of which have a non-null key too
+    from retail_etl.gates import totals_by_day, totals_by_group
+
+    df = spark.createDataFrame(
+        [("2015-01-05", 1, 7, D("1.50")), ("2015-01-05", 1, 7, D("2.00")),
+         ("2015-01-05", 2, None, None), ("2015-01-06", 1, 8, D("0.25"))],
+        "extract_date string, store_id int, k int, amount decimal(12,2)",
+    )  # fmt: skip
+    figures = {"rows": "count(1)", "amount": "sum(amount)", "keys": "count(DISTINCT k)"}
+    assert totals_by_group(df, ["extract_date", "store_id"], figures) == {
+        ("2015-01-05", 1): {"rows": 2, "amount": D("3.50"), "keys": 1},
+        ("2015-01-05", 2): {"rows": 1, "amount": None, "keys": 0},
+        ("2015-01-06", 1): {"rows": 1, "amount": D("0.25"), "keys": 1},
+    }
+    by_day = totals_by_day(df, figures, [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)])
+    assert by_day[DAY] == {"rows": 3, "amount": D("3.50"), "keys": 1}
+    assert by_day[DAY + timedelta(days=2)] == {"rows": 0, "amount": None, "keys": 0}
+
+
+def test_a_published_location_that_is_not_a_day_folder_is_refused(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the day comes from the folder's name: a catalog partition pointing elsewhere (edited by
+    # hand, say) must not be read as a day without one
+    lake = Lake(spark, str(tmp_path))
+    day = tmp_path / "factdata/sales/_runs/r1/extract_date=2015-01-05"
+    other = tmp_path / "factdata/sales/_runs/r1/copy-of-2015-01-06"
+    spark.createDataFrame([(1,)], "x int").write.parquet(str(day))
+    spark.createDataFrame([(2,)], "x int").write.parquet(str(other))
+    assert [tuple(r) for r in lake.read_locations([str(day)], "x int").collect()] == [
+        (1, "2015-01-05")
+    ]
+    with pytest.raises(EtlError, match=f"^{other} is not a day folder"):
+        lake.read_locations([str(day), str(other)], "x int")

@@ -288,3 +288,16 @@ def test_a_bad_look_back_for_the_local_batch_is_one_line_exit_2(tmp_path, value)
         f"retail-etl run: error: LOOKBACK {value!r} is not a whole number of days from 0 to 62"
     )
     assert not (tmp_path / "home" / "lake").exists()
+
+
+def test_a_bad_heap_setting_is_refused_before_anything_starts(
+    monkeypatch, capsys, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("RETAIL_SPARK_DRIVER_MEMORY", "lots")
+    monkeypatch.setenv("RETAIL_LAKE_ROOT", str(tmp_path / "lake"))
+    assert jb_retail_silver_dailysales_s2s.main(["--EXTRACT_DATE", DAY]) == 2
+    assert capsys.readouterr().err == (
+        "jb_retail_silver_dailysales_s2s: error: RETAIL_SPARK_DRIVER_MEMORY='lots' is not a "
+        "JVM heap size such as 2g or 1500m\n"
+    )
+    assert not (tmp_path / "lake").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from retail_etl.errors import EtlError
@@ -21,3 +23,18 @@ def test_a_jvm_outside_utc_is_refused(spark, zone: str) -> None:  # type: ignore
     finally:
         time_zone.setDefault(before)
     check_jvm_time_zone(spark)  # UTC again: accepted
+
+
+def test_the_local_heap_is_a_share_of_the_machine_or_the_setting() -> None:
+    from retail_etl.errors import ArgumentError
+    from retail_etl.settings import LocalEnvironment
+
+    # the default: a quarter of the machine's memory, in whole gigabytes from 1 to 4
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    expected = min(4, max(1, memory // 4 // 2**30))
+    assert LocalEnvironment.from_environ({}).driver_memory == f"{expected}g"
+    chosen = LocalEnvironment.from_environ({"RETAIL_SPARK_DRIVER_MEMORY": "1500M"})
+    assert chosen.driver_memory == "1500m"
+    for bad in ("lots", "0g", "2 g", "-1g", "2gb"):
+        with pytest.raises(ArgumentError, match=f"RETAIL_SPARK_DRIVER_MEMORY='{bad}'"):
+            LocalEnvironment.from_environ({"RETAIL_SPARK_DRIVER_MEMORY": bad})

@@ -145,6 +145,32 @@ def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales) -> None:  # type
     assert_money_is_decimal(out, "net_amount")
 
 
+def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark) -> None:  # type: ignore[no-untyped-def]
+    # The receipts are counted apart from the sums and joined on the group: a group whose key
+    # holds a null must still get its own count, as GROUP BY keeps it (IsPrimaryKey then
+    # refuses the day; the silver rows themselves follow the definition).
+    at = datetime(2015, 1, 5, 12, 0, 0)
+    sales = spark.createDataFrame(
+        [
+            ("R1", at, 1, None, 1, D("1.00"), D("0.00")),
+            ("R2", at, 1, None, 2, D("1.00"), D("0.00")),
+            ("R2", at, 1, 10, 1, D("2.00"), D("0.00")),
+            ("R3", at, None, 10, 1, D("5.00"), D("1.00")),
+        ],
+        SALES_SCHEMA,
+    )
+    by_item = transforms.daily_sales_by_item(sales).select("store_id", "item_id", "receipt_count")
+    assert sorted(rows(by_item), key=str) == sorted(
+        [(1, None, 2), (1, 10, 1), (None, 10, 1)], key=str
+    )
+    by_store = transforms.daily_sales_by_store(sales).select(
+        "store_id", "net_amount", "receipt_count"
+    )
+    assert sorted(rows(by_store), key=str) == sorted(
+        [(1, D("5.00"), 2), (None, D("4.00"), 1)], key=str
+    )
+
+
 def test_empty_day_gives_empty_silver_tables(spark) -> None:  # type: ignore[no-untyped-def]
     empty = spark.createDataFrame([], SALES_SCHEMA)
     assert transforms.daily_sales_by_store(empty).collect() == []

@@ -150,8 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # as a command: `retail-etl history | head` ends quietly when head does
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    stack = LocalEnvironment.from_environ(os.environ)
     try:
+        stack = LocalEnvironment.from_environ(os.environ)
         return COMMANDS[args.command](stack, args)
     except ArgumentError as err:
         print(f"retail-etl {args.command}: error: {err}", file=sys.stderr)
