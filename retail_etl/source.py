@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from retail_etl.errors import EtlError, SourceUnavailableError, java_reason
 from retail_etl.lake import PARTITION_COLUMN
@@ -328,23 +329,32 @@ def read_range(
 ) -> DataFrame:
     """Days `first` to `last` (or just the days `only`, restated days among them; `extent`
     is theirs) as of the snapshot: every column typed as in the source, plus `extract_date`
-    (the row's business day, computed by PostgreSQL), in one JDBC query split over parallel
-    partitions.
+    (the row's business day), in one JDBC query split over parallel partitions.
 
     The date filter runs inside PostgreSQL (a subquery on the indexed column); Spark splits the
     range's key range into partitions, each a further range on the primary key. The DataFrame
     reads when an action runs: that must happen while the snapshot is open.
+
+    Over several days PostgreSQL computes each row's day. A read of one day (every nightly run)
+    takes it as a constant instead: the filter admits no other day, and a constant partition
+    column spares the write its sort by day, a fifth of the write at a million lines.
     """
     if int(FETCH_SIZE) <= 0:
         # autocommit would stay on and each statement would leave the snapshot's transaction
         raise EtlError("FETCH_SIZE must be above 0: the snapshot needs autocommit off")
     days_filter = table.day_filter(first, last) if only is None else table.days_filter(only)
+    if only is not None:
+        one_day = min(only) if len(set(only)) == 1 else None
+    else:
+        one_day = first if first == last else None
+    day_column = (
+        "" if one_day else f", to_char({table.day_of_row}, 'YYYY-MM-DD') AS {PARTITION_COLUMN}"
+    )
     partitions = read_partitions(extent.rows, max_connections)
     reader = spark.read.format("jdbc").options(
         **jdbc_options(snapshot.source),
         dbtable=(
-            f"(SELECT t.*, to_char({table.day_of_row}, 'YYYY-MM-DD') AS {PARTITION_COLUMN} "
-            f"FROM {table.name} t WHERE {days_filter}) AS business_days"
+            f"(SELECT t.*{day_column} FROM {table.name} t WHERE {days_filter}) AS business_days"
         ),
         sessionInitStatement=snapshot.session_init_statement,
     )
@@ -355,6 +365,8 @@ def read_range(
             upperBound=str(extent.max_key + 1),
             numPartitions=str(partitions),
         )
+    if one_day:
+        return reader.load().withColumn(PARTITION_COLUMN, F.lit(one_day.isoformat()))
     return reader.load()
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from conftest import free_port, lake_files, runs_holding, sql_one
+from conftest import free_port, lake_files, runs_holding, sql_all, sql_one
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, LongType, TimestampType
 
@@ -95,6 +95,33 @@ def test_read_is_split_and_filtered_inside_postgresql(spark, stack, seeded, monk
         rows = df.count()
     expected = "SELECT count(*) FROM retail.sales WHERE sold_at::date = '2015-01-05'"
     assert rows == extent.rows == sql_one(seeded, expected)[0]
+
+
+def test_each_row_carries_its_own_day_whether_one_day_or_several_are_read(  # type: ignore[no-untyped-def]
+    spark, stack, seeded
+) -> None:
+    # A one-day read takes the day as a constant (no sort by day in the write); a range asks
+    # PostgreSQL for each row's day. Either way every row's extract_date is the day SQL gives it.
+    fact = source.FACT_TABLES["sales"]
+    first, last = date(2015, 1, 4), date(2015, 1, 6)
+    expected = sql_all(
+        seeded,
+        "SELECT to_char(sold_at::date, 'YYYY-MM-DD'), count(*) FROM retail.sales "
+        "WHERE sold_at::date BETWEEN '2015-01-04' AND '2015-01-06' GROUP BY 1 ORDER BY 1",
+    )
+    assert len(expected) == 3
+
+    def days_read(start: date, end: date, only: list[date] | None = None) -> list[tuple]:
+        with source.SourceSnapshot(spark, stack.source) as snapshot:
+            extent = source.range_extent(snapshot, fact, start, end, only=only)
+            df = source.read_range(spark, snapshot, fact, start, end, extent, only=only)
+            found = df.groupBy("extract_date").count().orderBy("extract_date").collect()
+        return [(r[0], r[1]) for r in found]
+
+    assert days_read(first, last) == expected
+    assert days_read(first, last, only=[first, last]) == [expected[0], expected[2]]
+    assert days_read(DAY, DAY) == [expected[1]]
+    assert days_read(first, last, only=[DAY]) == [expected[1]]
 
 
 def test_a_read_opens_no_more_connections_than_the_setting_allows(spark, stack, seeded) -> None:  # type: ignore[no-untyped-def]
