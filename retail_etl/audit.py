@@ -122,7 +122,7 @@ class Run:
         df: DataFrame,
         table: LakeTable,
         days: Sequence[date],
-        figures: Mapping[str, str] | None = None,
+        figures: Mapping[str, gates.Figure] | None = None,
     ) -> list[Output]:
         """Write `days` of `table` into this run's folder after checking the columns against
         the contract (`df` carries each row's day in its last column, `extract_date`), then

@@ -123,6 +123,13 @@ class RangeExtent:
     def rows(self) -> int:
         return sum(self.rows_by_day.values())
 
+    @property
+    def keys(self) -> tuple[int, int] | None:
+        """The lowest and highest key (None: no rows)."""
+        if self.min_key is None or self.max_key is None:
+            return None
+        return self.min_key, self.max_key
+
     def fingerprint(self, day: date) -> str:
         """`rows:hash sum` of `day` as of the snapshot (`0:0` for a day without rows)."""
         return self.fingerprints.get(day, EMPTY_FINGERPRINT)
@@ -358,11 +365,12 @@ def read_range(
         ),
         sessionInitStatement=snapshot.session_init_statement,
     )
-    if extent.min_key is not None and extent.max_key is not None and partitions > 1:
+    if extent.keys is not None and partitions > 1:
+        low, high = extent.keys
         reader = reader.options(
             partitionColumn=table.key,
-            lowerBound=str(extent.min_key),
-            upperBound=str(extent.max_key + 1),
+            lowerBound=str(low),
+            upperBound=str(high + 1),
             numPartitions=str(partitions),
         )
     if one_day:

@@ -83,8 +83,9 @@ def extract_days(
             *[n for n, _ in contract.of(table).columns], PARTITION_COLUMN
         )
         key = contract.of(table).key
+        figures = {**fact.control_sums, **gates.key_count(key, extent.keys, extent.rows)}
         try:  # the read happens in the write, in the snapshot
-            outputs = run.write(rows, table, todo, {**fact.control_sums, **gates.key_count(key)})
+            outputs = run.write(rows, table, todo, figures)
         except Exception as err:
             reason = source.driver_failure(err)
             if reason is None:

@@ -238,20 +238,49 @@ def duplicate_and_drop(df):  # type: ignore[no-untyped-def]
     )
 
 
+def move_a_key_outside_the_source(df):  # type: ignore[no-untyped-def]
+    # still distinct, same rows and sums, but a key the snapshot never held: the bitmap key
+    # count takes only keys in the snapshot's range, so this fails IsPrimaryKey
+    highest = df.agg(F.max("sale_id")).first()[0]
+    moved = F.when(F.col("sale_id") == highest, F.lit(highest + 1_000_000))
+    return df.withColumn("sale_id", moved.otherwise(F.col("sale_id")))
+
+
+def null_a_key(df):  # type: ignore[no-untyped-def]
+    lowest = df.agg(F.min("sale_id")).first()[0]
+    nulled = F.when(F.col("sale_id") != lowest, F.col("sale_id"))
+    return df.withColumn("sale_id", nulled.cast("bigint"))
+
+
+# 2015-01-05 holds the edge rows, whose keys are far from the day's others: its keys are too
+# sparse for bitmaps and are counted by count(DISTINCT). 2015-01-07's keys are dense: bitmaps.
+DENSE_DAY = date(2015, 1, 7)
+PK_FAILS = "IsPrimaryKey sale_id: expected {n}, found {n_1}"
+
+
 @pytest.mark.parametrize(
-    ("change", "gate"),
+    ("change", "day", "gate"),
     [
-        (drop_a_row, "factdata_sales 2015-01-05: RowCountMatch rows: expected {n}, found {n_1}"),
-        (change_an_amount, "factdata_sales 2015-01-05: AggregateMatch sum(qty * unit_price)"),
-        (
-            duplicate_and_drop,
-            "factdata_sales 2015-01-05: IsPrimaryKey sale_id: expected {n}, found {n_1}",
-        ),
+        (drop_a_row, DAY, "RowCountMatch rows: expected {n}, found {n_1}"),
+        (change_an_amount, DAY, "AggregateMatch sum(qty * unit_price)"),
+        (duplicate_and_drop, DAY, PK_FAILS),
+        (null_a_key, DAY, PK_FAILS),
+        (duplicate_and_drop, DENSE_DAY, PK_FAILS),
+        (null_a_key, DENSE_DAY, PK_FAILS),
+        (move_a_key_outside_the_source, DENSE_DAY, PK_FAILS),
     ],
-    ids=["row-dropped", "amount-changed", "key-duplicated"],
+    ids=[
+        "row-dropped",
+        "amount-changed",
+        "key-duplicated",
+        "key-null",
+        "dense-key-duplicated",
+        "dense-key-null",
+        "dense-key-outside-source",
+    ],
 )
 def test_a_wrong_raw_day_fails_the_job_and_publishes_nothing(  # type: ignore[no-untyped-def]
-    spark, stack, seeded, job_env, monkeypatch, capsys, change, gate
+    spark, stack, seeded, job_env, monkeypatch, capsys, change, day, gate
 ) -> None:
     write_run = Lake.write_run
 
@@ -263,17 +292,18 @@ def test_a_wrong_raw_day_fails_the_job_and_publishes_nothing(  # type: ignore[no
     monkeypatch.setattr(Lake, "write_run", write_then_break)
     catalog_before = _published(spark, stack, "factdata_sales")
 
-    code = jb_retail_factdata_d2s.main(["--TARGET_DATA", "sales", "--EXTRACT_DATE", str(DAY)])
+    code = jb_retail_factdata_d2s.main(["--TARGET_DATA", "sales", "--EXTRACT_DATE", str(day)])
 
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
-    (n,) = sql_one(seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = %s", (DAY,))
-    gate = gate.format(n=n, n_1=n - 1)  # the day's rows, as the source counts them
+    (n,) = sql_one(seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = %s", (day,))
+    # n: the day's rows, as the source counts them
+    gate = f"factdata_sales {day}: " + gate.format(n=n, n_1=n - 1)
     assert len(err) == 1 and err[0].startswith(
         f"jb_retail_factdata_d2s: error: gate failed: {gate}"
     )
     assert _published(spark, stack, "factdata_sales") == catalog_before
-    (record,) = history(Run("x", _lake(spark, job_env), None).lake, DAY, limit=1)  # type: ignore[arg-type]
+    (record,) = history(Run("x", _lake(spark, job_env), None).lake, day, limit=1)  # type: ignore[arg-type]
     assert record["status"] == "failed" and gate in record["error"]
     assert [g for g in record["gates"] if not g["passed"]]
 
@@ -382,6 +412,82 @@ def test_figures_with_and_without_distinct_come_out_per_group(spark) -> None:  #
     by_day = totals_by_day(df, figures, [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)])
     assert by_day[DAY] == {"rows": 3, "amount": D("3.50"), "keys": 1}
     assert by_day[DAY + timedelta(days=2)] == {"rows": 0, "amount": None, "keys": 0}
+
+
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+def test_keys_counted_by_bitmaps_are_exactly_the_distinct_keys_in_range(spark) -> None:  # type: ignore[no-untyped-def]
+    # bitmaps of 32,768 keys each: keys on both sides of bucket edges, duplicated within and
+    # across days, nulls, keys below and above the range, and the longs' extremes
+    from retail_etl.gates import DistinctKeys, totals_by_day
+
+    low, high = -40_000, 70_000
+    day_keys = {
+        "2015-01-05": [low, low, -32_769, -32_768, -1, 0, 1, 32_767, 32_768, 32_768, high, None,
+                       low - 1, high + 1, LONG_MIN, LONG_MAX],
+        "2015-01-06": [0, 0, 5, 32_769, 65_536, None, None],
+    }  # fmt: skip
+    rows = [(day, k, 1) for day, keys in day_keys.items() for k in keys]
+    df = spark.createDataFrame(rows, "extract_date string, k bigint, qty int")
+    figures = {"rows": "count(1)", "qty": "sum(qty)", "keys": DistinctKeys("k", low, high)}
+
+    found = totals_by_day(df, figures, [DAY, DAY + ONE_DAY, DAY + 2 * ONE_DAY])
+
+    for day, keys in day_keys.items():
+        inside = {k for k in keys if k is not None and low <= k <= high}
+        assert found[date.fromisoformat(day)] == {
+            "rows": len(keys),
+            "qty": len(keys),
+            "keys": len(inside),
+        }
+    assert found[DAY + 2 * ONE_DAY] == {"rows": 0, "qty": None, "keys": 0}
+
+
+def test_keys_at_the_ends_of_the_long_range_are_counted(spark) -> None:  # type: ignore[no-untyped-def]
+    from retail_etl.gates import DistinctKeys, totals_by_group
+
+    keys = [LONG_MIN, LONG_MIN + 1, LONG_MIN + 40_000, LONG_MIN + 40_000]
+    df = spark.createDataFrame([("d", k) for k in keys], "extract_date string, k bigint")
+    lowest = DistinctKeys("k", LONG_MIN, LONG_MIN + 100_000)
+    assert totals_by_group(df, ["extract_date"], {"keys": lowest}) == {("d",): {"keys": 3}}
+    keys = [LONG_MAX, LONG_MAX - 1, LONG_MAX - 1, LONG_MAX - 70_000]
+    df = spark.createDataFrame([("d", k) for k in keys], "extract_date string, k bigint")
+    highest = DistinctKeys("k", LONG_MAX - 100_000, LONG_MAX)
+    assert totals_by_group(df, ["extract_date"], {"keys": highest}) == {("d",): {"keys": 3}}
+
+
+def test_only_dense_single_column_keys_are_counted_by_bitmaps() -> None:
+    # a bucket's bitmap is 4 KB whatever it holds: sparse keys would make the count cost more
+    # than count(DISTINCT), so the span must be at most 64 keys a row
+    from retail_etl.gates import DistinctKeys, key_count
+
+    assert key_count(["sale_id"], (1, 64_000), 1_000) == {
+        "keys": DistinctKeys("sale_id", 1, 64_000)
+    }
+    assert key_count(["sale_id"], (1, 64_001), 1_000) == {"keys": "count(DISTINCT sale_id)"}
+    assert key_count(["sale_id"]) == {"keys": "count(DISTINCT sale_id)"}
+    assert key_count(["a", "b"], (1, 10), 10) == {"keys": "count(DISTINCT a, b)"}
+
+
+@pytest.mark.parametrize(
+    ("sql", "total"),
+    [
+        ("count(1)", True),
+        ("sum(qty * unit_price)", True),
+        ("SUM ( (a + b) * c )", True),
+        ("sum(a) + 1", False),
+        ("sum(a) / count(1)", False),
+        ("count(DISTINCT a)", False),
+        ("coalesce(sum(a), 0)", False),
+        ("max(a)", False),
+        ("sum(a", False),
+    ],
+)
+def test_only_whole_counts_and_sums_are_added_up_over_key_buckets(sql, total) -> None:  # type: ignore[no-untyped-def]
+    from retail_etl.gates import _is_total
+
+    assert _is_total(sql) is total
 
 
 def test_a_published_location_that_is_not_a_day_folder_is_refused(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]

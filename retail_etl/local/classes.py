@@ -75,7 +75,8 @@ def train(archive: Path) -> None:
         run = Run("classes", lake, catalog)
         run.prepare([raw])
         key = contract.of(raw).key
-        run.publish(run.write(made_up_sales(spark), raw, [DAY], gates.key_count(key)))
+        keys = gates.key_count(key, (0, 1999), 2000)  # made_up_sales' keys: by bitmaps
+        run.publish(run.write(made_up_sales(spark), raw, [DAY], keys))
         run.save()
         steps.build_dailysales(Run("classes", lake, catalog), DayRange.one(DAY))
         spark.stop()
