@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from retail_etl import contract, gates, restate, source, transforms
 from retail_etl import lake as tables
@@ -131,7 +132,7 @@ def build_dailybalju(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
         rows_in = sum(int(figures.pop("rows_in")) for figures in expected.values())
         silver_key = contract.of(silver).key
         outputs = run.write(
-            transforms.daily_balju(balju, by=[PARTITION_COLUMN]),
+            _by_day(transforms.daily_balju, balju, days),
             silver,
             days,
             {**_zero_if_none(ORDERS_SILVER), **gates.key_count(silver_key)},
@@ -221,11 +222,10 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
         sales = _raw_days(run, raw_table, silver_tables, days)
     with run.phase("raw figures"):
         rows_in, raw_totals, receipts = _raw_sales_figures(sales, days)
-    by = [PARTITION_COLUMN]
     builds = (
-        transforms.daily_sales_by_item(sales, by),
-        transforms.daily_sales_by_store(sales, by),
-        transforms.daily_sales_by_hour(sales, by),
+        _by_day(transforms.daily_sales_by_item, sales, days),
+        _by_day(transforms.daily_sales_by_store, sales, days),
+        _by_day(transforms.daily_sales_by_hour, sales, days),
     )
     written_by_table: list[list[Output]] = []
     seconds: list[float] = []
@@ -295,6 +295,19 @@ def _raw_sales_figures(
     for day_totals in totals.values():
         day_totals["net_amount"] = day_totals["gross_amount"] - day_totals["discount_amount"]
     return rows_in, totals, receipts
+
+
+def _by_day(
+    build: Callable[[DataFrame, Sequence[str]], DataFrame], raw: DataFrame, days: Sequence[date]
+) -> DataFrame:
+    """A silver transform over the raw rows of `days`, each silver row with its day last.
+
+    Over several days the day is one more grouping column. One day (every nightly run) is a
+    constant instead: a grouping column less, and the write does not sort the rows by it.
+    """
+    if len(days) == 1:
+        return build(raw, []).withColumn(PARTITION_COLUMN, F.lit(days[0].isoformat()))
+    return build(raw, [PARTITION_COLUMN])
 
 
 def _plan(run: Run, plan: Sequence[restate.Decision]) -> list[date]:
