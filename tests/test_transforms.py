@@ -21,6 +21,11 @@ SALES_SCHEMA = (
     "unit_price decimal(12,2), discount_amt decimal(12,2)"
 )
 
+# the two plans for the distinct receipts (transforms._with_receipts), chosen by the day's size
+RECEIPT_PLANS = pytest.mark.parametrize(
+    "apart", [True, False], ids=["receipts-apart", "one-aggregation"]
+)
+
 
 def rows(df: DataFrame) -> list[tuple]:
     return sort_rows(df.collect())
@@ -84,8 +89,9 @@ def sales(spark):  # type: ignore[no-untyped-def]
     )
 
 
-def test_daily_sales_by_item(sales) -> None:  # type: ignore[no-untyped-def]
-    out = transforms.daily_sales_by_item(sales)
+@RECEIPT_PLANS
+def test_daily_sales_by_item(sales, apart) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_item(sales, receipts_apart=apart)
     assert out.columns == [
         "store_id", "item_id", "sales_qty", "return_qty", "gross_amount",
         "discount_amount", "net_amount", "receipt_count",
@@ -100,8 +106,9 @@ def test_daily_sales_by_item(sales) -> None:  # type: ignore[no-untyped-def]
     assert_money_is_decimal(out, "gross_amount", "discount_amount", "net_amount")
 
 
-def test_daily_sales_by_store(sales) -> None:  # type: ignore[no-untyped-def]
-    out = transforms.daily_sales_by_store(sales)
+@RECEIPT_PLANS
+def test_daily_sales_by_store(sales, apart) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_store(sales, receipts_apart=apart)
     assert out.columns == [
         "store_id", "sales_qty", "gross_amount", "discount_amount", "net_amount",
         "receipt_count", "avg_receipt_amount",
@@ -133,8 +140,9 @@ def test_average_receipt_rounds_a_half_cent_up(spark) -> None:  # type: ignore[n
     assert rows(out) == [(1, D("0.03")), (2, D("0.08"))]
 
 
-def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales) -> None:  # type: ignore[no-untyped-def]
-    out = transforms.daily_sales_by_hour(sales)
+@RECEIPT_PLANS
+def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, apart) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_hour(sales, receipts_apart=apart)
     assert out.columns == ["store_id", "sale_hour", "sales_qty", "net_amount", "receipt_count"]
     assert rows(out) == [
         (1, 9, 3, D("16.30"), 1),  # R1: 7.00 + 10.00 - 0.70
@@ -145,7 +153,8 @@ def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales) -> None:  # type
     assert_money_is_decimal(out, "net_amount")
 
 
-def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark) -> None:  # type: ignore[no-untyped-def]
+@RECEIPT_PLANS
+def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, apart) -> None:  # type: ignore[no-untyped-def]
     # The receipts are counted apart from the sums and joined on the group: a group whose key
     # holds a null must still get its own count, as GROUP BY keeps it (IsPrimaryKey then
     # refuses the day; the silver rows themselves follow the definition).
@@ -159,11 +168,12 @@ def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark) -> None:  # t
         ],
         SALES_SCHEMA,
     )
-    by_item = transforms.daily_sales_by_item(sales).select("store_id", "item_id", "receipt_count")
+    by_item = transforms.daily_sales_by_item(sales, receipts_apart=apart)
+    by_item = by_item.select("store_id", "item_id", "receipt_count")
     assert sorted(rows(by_item), key=str) == sorted(
         [(1, None, 2), (1, 10, 1), (None, 10, 1)], key=str
     )
-    by_store = transforms.daily_sales_by_store(sales).select(
+    by_store = transforms.daily_sales_by_store(sales, receipts_apart=apart).select(
         "store_id", "net_amount", "receipt_count"
     )
     assert sorted(rows(by_store), key=str) == sorted(
