@@ -178,7 +178,12 @@ SALES_RAW = {
     "gross_amount": "sum(qty * unit_price)",
     "discount_amount": "sum(discount_amt)",
     "receipts": "count(DISTINCT receipt_no)",
+    # the largest line, for `transforms.cents_are_exact` (abs of an int -2**31 stays negative)
+    "max_qty": "max(abs(CAST(qty AS bigint)))",
+    "max_price": "max(abs(unit_price))",
+    "max_discount": "max(abs(discount_amt))",
 }
+_LARGEST = ("max_qty", "max_price", "max_discount")
 SALES_TOTALS_OF = {
     tables.SILVER_DAILYSALES_ITEM.name: (
         "sales_qty", "return_qty", "gross_amount", "discount_amount", "net_amount",
@@ -188,11 +193,6 @@ SALES_TOTALS_OF = {
     ),
     tables.SILVER_DAILYSALES_HOURLY.name: ("sales_qty", "net_amount"),
 }  # fmt: skip
-# From this many raw lines the silver tables count their receipts in aggregations of their own
-# (`transforms._with_receipts`). Measured (whole processes, bench-steps): apart cost about 1.5 s
-# more at 1,000,000 lines and saved about 10 s at 10,000,000; the line through both crosses
-# near 2,200,000.
-RECEIPTS_APART_FROM_LINES = 2_000_000
 # the store table's receipts, store by store, as the read-back collects them
 RECEIPTS_WRITTEN = {"receipts": "collect_list(struct(store_id, receipt_count))"}
 
@@ -227,10 +227,13 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
         # an in-memory copy of every column (measured: bench-steps, 1,000,000 lines)
         sales = _raw_days(run, raw_table, silver_tables, days)
     with run.phase("raw figures"):
-        rows_in, raw_totals, receipts = _raw_sales_figures(sales, days)
-    apart = rows_in >= RECEIPTS_APART_FROM_LINES
+        rows_in, raw_totals, receipts, largest = _raw_sales_figures(sales, days)
+    # The silver tables sum money in whole cents when no sum can pass a 64-bit integer; the
+    # gates still compare them with the raw side's decimal sums.
+    cents = transforms.cents_are_exact(rows_in, *largest)
+    log.info("silver sums in %s", "whole cents" if cents else "decimals (too large for cents)")
     builds = [
-        _by_day(functools.partial(build, receipts_apart=apart), sales, days)
+        _by_day(functools.partial(build, cents=cents), sales, days)
         for build in (
             transforms.daily_sales_by_item,
             transforms.daily_sales_by_store,
@@ -286,12 +289,14 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
 
 def _raw_sales_figures(
     sales: DataFrame, days: Sequence[date]
-) -> tuple[int, dict[date, dict[str, Any]], dict[date, dict[Any, int]]]:
+) -> tuple[int, dict[date, dict[str, Any]], dict[date, dict[Any, int]], list[Any]]:
     """The gates' raw side, from the raw rows by day and store (`gates.totals_by_group`: the
     sums in one pass, the distinct receipts in another): the rows read, each day's totals (its
-    stores' sums added up here, exactly: ints and Decimals; 0 for a day or store without any)
-    and each store's distinct receipts."""
-    names = [n for n in SALES_RAW if n not in ("rows_in", "receipts")]
+    stores' sums added up here, exactly: ints and Decimals; 0 for a day or store without any),
+    each store's distinct receipts, and the largest |qty|, |unit_price| and |discount_amt| of
+    any line (0 where none)."""
+    names = [n for n in SALES_RAW if n not in ("rows_in", "receipts", *_LARGEST)]
+    largest: list[Any] = [0, 0, 0]
     totals: dict[date, dict[str, Any]] = {d: dict.fromkeys(names, 0) for d in days}
     receipts: dict[date, dict[Any, int]] = {d: {} for d in days}
     rows_in = 0
@@ -300,11 +305,12 @@ def _raw_sales_figures(
         day = date.fromisoformat(day_text)
         rows_in += row["rows_in"]
         receipts[day][store] = row["receipts"]
+        largest = [max(m, row[n] or 0) for m, n in zip(largest, _LARGEST, strict=True)]
         for name in names:
             totals[day][name] += row[name] or 0
     for day_totals in totals.values():
         day_totals["net_amount"] = day_totals["gross_amount"] - day_totals["discount_amount"]
-    return rows_in, totals, receipts
+    return rows_in, totals, receipts, largest
 
 
 def _by_day(

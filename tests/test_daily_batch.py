@@ -105,26 +105,26 @@ def test_a_failing_step_is_named(spark, stack, lake) -> None:  # type: ignore[no
         DailyBatch(spark, closed, lake, DATABASE).run(DAY)
 
 
-def test_a_big_days_plan_gives_the_same_silver_tables(
+def test_a_day_too_large_for_cents_gives_the_same_silver_tables(
     spark, stack, seeded, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    # a day of two million lines or more counts each table's receipts in an aggregation of its
-    # own (steps.RECEIPTS_APART_FROM_LINES); the seeded day is small, so lower the bar to see it
-    from retail_etl import steps, transforms
+    # the silver sums are in whole cents unless a day's lines could pass a 64-bit integer
+    # (transforms.cents_are_exact); the seeded day is small, so make the check refuse it
+    from retail_etl import transforms
 
     plans = []
     with_receipts = transforms._with_receipts
 
-    def spy(*args, apart, **kwargs):  # type: ignore[no-untyped-def]
-        plans.append(apart)
-        return with_receipts(*args, apart=apart, **kwargs)
+    def spy(sales, keys, cents):  # type: ignore[no-untyped-def]
+        plans.append(cents)
+        return with_receipts(sales, keys, cents)
 
-    monkeypatch.setattr(steps, "RECEIPTS_APART_FROM_LINES", 0)
+    monkeypatch.setattr(transforms, "cents_are_exact", lambda *largest: False)
     monkeypatch.setattr(transforms, "_with_receipts", spy)
     spark.sql("DROP DATABASE IF EXISTS batch_apart CASCADE")
     DailyBatch(spark, stack.source, Lake(spark, str(tmp_path / "lake")), "batch_apart").run(DAY)
 
-    assert plans == [True, True, True]
+    assert plans == [False, False, False]
     for table in ("silver_dailysales_item", "silver_dailysales_store", "silver_dailysales_hourly"):
         assert catalog_rows(spark, "batch_apart", table, DAY) == sql_all(
             seeded, EXPECTED_SQL[table], (DAY,)

@@ -10,7 +10,7 @@ from conftest import sort_rows
 from pyspark.sql import DataFrame
 from pyspark.sql.types import DecimalType
 
-from retail_etl import transforms
+from retail_etl import contract, lake, transforms
 
 BALJU_SCHEMA = (
     "store_id int, item_id int, supplier_id int, order_qty int, unit_cost decimal(12,2), "
@@ -22,9 +22,8 @@ SALES_SCHEMA = (
 )
 
 # the two plans for the distinct receipts (transforms._with_receipts), chosen by the day's size
-RECEIPT_PLANS = pytest.mark.parametrize(
-    "apart", [True, False], ids=["receipts-apart", "one-aggregation"]
-)
+# the money summed in whole cents (64-bit integers) or in Spark's decimals: the same rows
+MONEY_PLANS = pytest.mark.parametrize("cents", [True, False], ids=["cents", "decimals"])
 
 
 def rows(df: DataFrame) -> list[tuple]:
@@ -89,9 +88,9 @@ def sales(spark):  # type: ignore[no-untyped-def]
     )
 
 
-@RECEIPT_PLANS
-def test_daily_sales_by_item(sales, apart) -> None:  # type: ignore[no-untyped-def]
-    out = transforms.daily_sales_by_item(sales, receipts_apart=apart)
+@MONEY_PLANS
+def test_daily_sales_by_item(sales, cents) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_item(sales, cents=cents)
     assert out.columns == [
         "store_id", "item_id", "sales_qty", "return_qty", "gross_amount",
         "discount_amount", "net_amount", "receipt_count",
@@ -106,9 +105,9 @@ def test_daily_sales_by_item(sales, apart) -> None:  # type: ignore[no-untyped-d
     assert_money_is_decimal(out, "gross_amount", "discount_amount", "net_amount")
 
 
-@RECEIPT_PLANS
-def test_daily_sales_by_store(sales, apart) -> None:  # type: ignore[no-untyped-def]
-    out = transforms.daily_sales_by_store(sales, receipts_apart=apart)
+@MONEY_PLANS
+def test_daily_sales_by_store(sales, cents) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_store(sales, cents=cents)
     assert out.columns == [
         "store_id", "sales_qty", "gross_amount", "discount_amount", "net_amount",
         "receipt_count", "avg_receipt_amount",
@@ -140,9 +139,9 @@ def test_average_receipt_rounds_a_half_cent_up(spark) -> None:  # type: ignore[n
     assert rows(out) == [(1, D("0.03")), (2, D("0.08"))]
 
 
-@RECEIPT_PLANS
-def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, apart) -> None:  # type: ignore[no-untyped-def]
-    out = transforms.daily_sales_by_hour(sales, receipts_apart=apart)
+@MONEY_PLANS
+def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, cents) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_hour(sales, cents=cents)
     assert out.columns == ["store_id", "sale_hour", "sales_qty", "net_amount", "receipt_count"]
     assert rows(out) == [
         (1, 9, 3, D("16.30"), 1),  # R1: 7.00 + 10.00 - 0.70
@@ -153,10 +152,10 @@ def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, apart) -> None: 
     assert_money_is_decimal(out, "net_amount")
 
 
-@RECEIPT_PLANS
-def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, apart) -> None:  # type: ignore[no-untyped-def]
-    # The receipts are counted apart from the sums and joined on the group: a group whose key
-    # holds a null must still get its own count, as GROUP BY keeps it (IsPrimaryKey then
+@MONEY_PLANS
+def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, cents) -> None:  # type: ignore[no-untyped-def]
+    # The receipts are counted by a grouping of their own (by key and receipt): a group whose
+    # key holds a null must still get its own count, as GROUP BY keeps it (IsPrimaryKey then
     # refuses the day; the silver rows themselves follow the definition).
     at = datetime(2015, 1, 5, 12, 0, 0)
     sales = spark.createDataFrame(
@@ -168,17 +167,74 @@ def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, apart) -> Non
         ],
         SALES_SCHEMA,
     )
-    by_item = transforms.daily_sales_by_item(sales, receipts_apart=apart)
+    by_item = transforms.daily_sales_by_item(sales, cents=cents)
     by_item = by_item.select("store_id", "item_id", "receipt_count")
     assert sorted(rows(by_item), key=str) == sorted(
         [(1, None, 2), (1, 10, 1), (None, 10, 1)], key=str
     )
-    by_store = transforms.daily_sales_by_store(sales, receipts_apart=apart).select(
+    by_store = transforms.daily_sales_by_store(sales, cents=cents).select(
         "store_id", "net_amount", "receipt_count"
     )
     assert sorted(rows(by_store), key=str) == sorted(
         [(1, D("5.00"), 2), (None, D("4.00"), 1)], key=str
     )
+
+
+@MONEY_PLANS
+def test_a_null_receipt_is_not_counted_and_no_discount_is_zero(spark, cents) -> None:  # type: ignore[no-untyped-def]
+    # count(DISTINCT receipt_no) skips nulls; a group whose discounts are all null has 0
+    at = datetime(2015, 1, 5, 12, 0, 0)
+    sales = spark.createDataFrame(
+        [
+            (None, at, 1, 10, 2, D("1.10"), None),
+            ("R1", at, 1, 10, 1, D("1.10"), None),
+            (None, at, 2, 10, 1, D("0.01"), D("0.01")),
+        ],
+        SALES_SCHEMA,
+    )
+    out = transforms.daily_sales_by_item(sales, cents=cents)
+    assert rows(out) == [
+        (1, 10, 3, 0, D("3.30"), D("0.00"), D("3.30"), 1),
+        (2, 10, 1, 0, D("0.01"), D("0.01"), D("0.00"), 0),
+    ]
+    # the contract's types, whichever plan summed them
+    assert [(f.name, f.dataType.simpleString()) for f in out.schema.fields] == list(
+        contract.of(lake.SILVER_DAILYSALES_ITEM).columns
+    )
+
+
+def test_the_contracts_largest_lines_sum_exactly_in_decimals(spark) -> None:  # type: ignore[no-untyped-def]
+    # int's and numeric(12,2)'s extremes: one such line is past what cents can hold
+    at = datetime(2015, 1, 5, 12, 0, 0)
+    top, qty = D("9999999999.99"), 2**31 - 1
+    sales = spark.createDataFrame(
+        [("R1", at, 1, 10, qty, top, top), ("R2", at, 1, 10, -(2**31), top, -top)],
+        SALES_SCHEMA,
+    )
+    assert not transforms.cents_are_exact(2, 2**31, top, top)
+    out = transforms.daily_sales_by_store(sales, cents=False)
+    assert rows(out.select("sales_qty", "gross_amount", "discount_amount")) == [
+        (-1, D("-9999999999.99"), D("0.00"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "qty", "price", "discount", "exact"),
+    [
+        (0, None, None, None, True),  # no lines
+        (1, 2**31, D("9999999999.99"), D("0"), False),  # the contract's largest line
+        # 2**63 - 1 cents over the largest price's 999,999,999,999 cents is 9,223,372.04
+        (1, 9_223_372, D("9999999999.99"), D("0"), True),
+        (1, 9_223_373, D("9999999999.99"), D("0"), False),
+        (2, 4_611_687, D("9999999999.99"), D("0"), False),  # the rows count too
+        (10_000_000, 1_000, D("9999.99"), D("50.00"), True),  # a big shop's day
+        (10**7, 1, D("0"), D("9223372036.86"), False),  # the discounts alone overflow
+    ],
+)
+def test_cents_are_exact_only_when_no_sum_can_pass_a_long(
+    rows, qty, price, discount, exact
+) -> None:  # type: ignore[no-untyped-def]
+    assert transforms.cents_are_exact(rows, qty, price, discount) is exact
 
 
 def test_empty_day_gives_empty_silver_tables(spark) -> None:  # type: ignore[no-untyped-def]
