@@ -105,19 +105,24 @@ def _with_receipts(sales: DataFrame, keys: Sequence[str], cents: bool) -> DataFr
         F.sum(gross).alias("gross_amount"),
         F.sum(discount).alias("discount_amount"),
     )
-    grouped = by_receipt.groupBy(*keys).agg(
-        *[F.sum(n).alias(n) for n in ("sales_qty", "return_qty", "gross_amount")],
-        F.sum("discount_amount").alias("discount_amount"),
-        F.count("receipt_no").alias("receipt_count"),  # a null receipt is not counted
+
+    def money(total: Column, type_: DecimalType) -> Column:
+        """As typed as one sum of the lines (a sum of sums would widen the decimal again)."""
+        return _from_cents(total, type_) if cents else total.cast(type_)
+
+    return (
+        by_receipt.groupBy(*keys)
+        .agg(
+            F.sum("sales_qty").alias("sales_qty"),
+            F.sum("return_qty").alias("return_qty"),
+            money(F.sum("gross_amount"), GROSS_AMOUNT).alias("gross_amount"),
+            F.coalesce(
+                money(F.sum("discount_amount"), DISCOUNT_AMOUNT), F.lit(0).cast(DISCOUNT_AMOUNT)
+            ).alias("discount_amount"),
+            F.count("receipt_no").alias("receipt_count"),  # a null receipt is not counted
+        )
+        .withColumn("net_amount", F.col("gross_amount") - F.col("discount_amount"))
     )
-    # as typed as one sum of the lines would be (a sum of sums widens the decimal again)
-    money = _from_cents if cents else (lambda sums, type_: sums.cast(type_))
-    grouped = grouped.withColumn(
-        "gross_amount", money(F.col("gross_amount"), GROSS_AMOUNT)
-    ).withColumn("discount_amount", money(F.col("discount_amount"), DISCOUNT_AMOUNT))
-    return grouped.withColumn(
-        "discount_amount", F.coalesce("discount_amount", F.lit(0).cast(DISCOUNT_AMOUNT))
-    ).withColumn("net_amount", F.col("gross_amount") - F.col("discount_amount"))
 
 
 def daily_sales_by_item(sales: DataFrame, by: Sequence[str] = (), cents: bool = False) -> DataFrame:
