@@ -11,7 +11,8 @@ For each size (sales lines in one day, 2015-01-05, in a database of the benchmar
 - s2s: `jobs/jb_retail_silver_dailysales_s2s.py` over the day the d2s published, beside DuckDB
   computing the same three tables from the same raw files into Parquet;
 - this checkout's jobs again with the local JVM's class archive off
-  (RETAIL_SPARK_CLASS_ARCHIVE=off), to show what the archive saves apart from the rest;
+  (RETAIL_SPARK_CLASS_ARCHIVE=off), and again with the JVM's own JIT settings in place of a
+  short run's (RETAIL_SPARK_JIT=jvm), to show what each saves apart from the rest;
 - both jobs as they were before the trust work (commit `--baseline`, from this clone's history,
   into a lake of their own, without the archive, which it did not have).
 Every side is a whole process (Python, imports, Spark or not), run in turns, medians of
@@ -122,6 +123,8 @@ class Sides:
             env["PYTHONPATH"] = str(self.baseline)
         if side in ("before", "no-archive"):
             env["RETAIL_SPARK_CLASS_ARCHIVE"] = "off"
+        if side == "jvm-jit":
+            env["RETAIL_SPARK_JIT"] = "jvm"
         if event_log is not None:
             event_log.mkdir(parents=True, exist_ok=True)
             env["PYSPARK_SUBMIT_ARGS"] = (
@@ -269,11 +272,12 @@ def bench(pg: LocalPostgres, stack: LocalEnvironment, size: int, args: argparse.
         sides = Sides(scratch, db, baseline)
         this = "this checkout"
         plain = "the same, no class archive"
+        jit = "the same, the JVM's own JIT"
         before = f"before the trust ({args.baseline})"
         partitions = max(1, min(4, -(-rows // 250_000)))  # as the job's read (source.py)
 
         # warm-up: PostgreSQL's cache, each side's local catalog
-        for side in ("this", "no-archive"):
+        for side in ("this", "no-archive", "jvm-jit"):
             sides.job(side, D2S)
             sides.job(side, SALES_S2S)
         if baseline:
@@ -282,6 +286,7 @@ def bench(pg: LocalPostgres, stack: LocalEnvironment, size: int, args: argparse.
         d2s: dict[str, Callable[[], float]] = {
             this: lambda: sides.job("this", D2S),
             plain: lambda: sides.job("no-archive", D2S),
+            jit: lambda: sides.job("jvm-jit", D2S),
         }
         if baseline:
             d2s[before] = lambda: sides.job("before", D2S)
@@ -301,7 +306,7 @@ def bench(pg: LocalPostgres, stack: LocalEnvironment, size: int, args: argparse.
             medians,
             this,
             phases,
-            [plain, before, "connectorx -> Parquet", "COPY to nowhere"],
+            [plain, jit, before, "connectorx -> Parquet", "COPY to nowhere"],
         )
 
         raw_day = sides.record("this", D2S)["published"][0]["location"]
@@ -315,6 +320,7 @@ def bench(pg: LocalPostgres, stack: LocalEnvironment, size: int, args: argparse.
         s2s: dict[str, Callable[[], float]] = {
             this: ours_s2s,
             plain: lambda: sides.job("no-archive", SALES_S2S),
+            jit: lambda: sides.job("jvm-jit", SALES_S2S),
         }
         if baseline:
             s2s[before] = lambda: sides.job("before", SALES_S2S)
@@ -325,7 +331,7 @@ def bench(pg: LocalPostgres, stack: LocalEnvironment, size: int, args: argparse.
             medians,
             this,
             phases,
-            [plain, before, "DuckDB, same 3 tables"],
+            [plain, jit, before, "DuckDB, same 3 tables"],
         )
         if args.stages:
             logs = scratch / "event-logs"

@@ -100,10 +100,11 @@ def local_spark(
 ) -> SparkSession:
     """A local SparkSession with the JDBC driver and a Hive metastore standing in for Glue's,
     its JVM started from the class archive `make setup` built (`retail_etl.local.classes`)
-    when there is one; `java`: more JVM options."""
+    when there is one, with the JIT options of a short run (`settings.SHORT_RUN_JIT`);
+    `java`: more JVM options."""
     stack.home.mkdir(parents=True, exist_ok=True)
     hold_local_catalog(stack)
-    java += f"-Dderby.system.home={stack.home} "
+    java += f"-Dderby.system.home={stack.home} " + "".join(f"{o} " for o in stack.jit_options)
     if stack.class_archive is not None and stack.class_archive.is_file():
         # an archive the JVM cannot use (another Java build, changed jars) is skipped; quietly,
         # as a warning on stdout would land in every job's output

@@ -73,6 +73,34 @@ def _class_archive(setting: str | None) -> Path | None:
     return Path(setting) if setting else Path(sys.prefix) / "spark-classes.jsa"
 
 
+# A local job's JVM lives for seconds to minutes, and on a small machine its JIT compiler was
+# the largest user of the CPU: in a million-line day's s2s, C2 compiled for 31 of the process's
+# 52 CPU seconds, on one of its two cores (the JVM's own compilation time, measured beside the
+# process's CPU). So C2 takes methods three times hotter than it would (the Tier4 thresholds)
+# and inlines less deeply and smaller callees, and the JIT compiles about half as much: the
+# million-line jobs ran about a fifth faster, the ten-million-line ones about as fast (`make
+# bench-steps` shows it as a side). RETAIL_SPARK_JIT=jvm leaves the JVM's defaults. Glue starts
+# its own JVMs: none of this applies there.
+SHORT_RUN_JIT = (
+    "-XX:Tier4InvocationThreshold=15000",
+    "-XX:Tier4MinInvocationThreshold=1800",
+    "-XX:Tier4CompileThreshold=45000",
+    "-XX:Tier4BackEdgeThreshold=120000",
+    "-XX:FreqInlineSize=50",
+    "-XX:InlineSmallCode=500",
+    "-XX:MaxInlineLevel=5",
+)
+JIT_SETTINGS = {"short-run": SHORT_RUN_JIT, "jvm": ()}
+
+
+def _jit(setting: str | None) -> tuple[str, ...]:
+    if not setting:
+        return SHORT_RUN_JIT
+    if setting not in JIT_SETTINGS:
+        raise ArgumentError(f"RETAIL_SPARK_JIT={setting!r} is not one of {', '.join(JIT_SETTINGS)}")
+    return JIT_SETTINGS[setting]
+
+
 def default_driver_memory() -> str:
     """A local job's JVM heap: a quarter of the machine's memory in whole gigabytes, 1 to 4.
 
@@ -114,6 +142,8 @@ class LocalEnvironment:
     class_archive: Path | None = field(default_factory=lambda: _class_archive(None))
     # the local JVM's heap (RETAIL_SPARK_DRIVER_MEMORY; default_driver_memory)
     driver_memory: str = field(default_factory=default_driver_memory)
+    # the local JVM's JIT options (RETAIL_SPARK_JIT: `short-run`, SHORT_RUN_JIT, or `jvm`)
+    jit_options: tuple[str, ...] = SHORT_RUN_JIT
 
     @property
     def pg_data(self) -> Path:
@@ -150,6 +180,7 @@ class LocalEnvironment:
             or tuple(str(p) for p in sorted(S3A_JARS_CACHE.glob("*.jar"))),
             class_archive=_class_archive(environ.get("RETAIL_SPARK_CLASS_ARCHIVE")),
             driver_memory=_driver_memory(environ.get("RETAIL_SPARK_DRIVER_MEMORY")),
+            jit_options=_jit(environ.get("RETAIL_SPARK_JIT")),
         )
 
     def facts(self) -> dict[str, Any]:

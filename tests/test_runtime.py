@@ -38,3 +38,23 @@ def test_the_local_heap_is_a_share_of_the_machine_or_the_setting() -> None:
     for bad in ("lots", "0g", "2 g", "-1g", "2gb"):
         with pytest.raises(ArgumentError, match=f"RETAIL_SPARK_DRIVER_MEMORY='{bad}'"):
             LocalEnvironment.from_environ({"RETAIL_SPARK_DRIVER_MEMORY": bad})
+
+
+def test_a_local_jvm_runs_with_a_short_runs_jit_unless_told_otherwise(spark) -> None:  # type: ignore[no-untyped-def]
+    from retail_etl.errors import ArgumentError
+    from retail_etl.settings import SHORT_RUN_JIT, LocalEnvironment
+
+    # the suite's own JVM was started by local_spark (an option the JVM did not know would
+    # have stopped it): every option is among its arguments
+    arguments = list(
+        spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+    )
+    assert "-XX:Tier4InvocationThreshold=15000" in arguments
+    assert set(SHORT_RUN_JIT) <= set(arguments)
+    assert LocalEnvironment.from_environ({"RETAIL_SPARK_JIT": "short-run"}).jit_options == (
+        LocalEnvironment.from_environ({}).jit_options
+    )
+    assert LocalEnvironment.from_environ({"RETAIL_SPARK_JIT": "jvm"}).jit_options == ()
+    for bad in ("fast", "JVM", "off"):
+        with pytest.raises(ArgumentError, match=f"RETAIL_SPARK_JIT='{bad}' is not one of"):
+            LocalEnvironment.from_environ({"RETAIL_SPARK_JIT": bad})
