@@ -74,13 +74,14 @@ def _class_archive(setting: str | None) -> Path | None:
 
 
 # A local job's JVM lives for seconds to minutes, and on a small machine its JIT compiler was
-# the largest user of the CPU: in a million-line day's s2s, C2 compiled for 31 of the process's
-# 52 CPU seconds, on one of its two cores (the JVM's own compilation time, measured beside the
-# process's CPU). So C2 takes methods three times hotter than it would (the Tier4 thresholds)
-# and inlines less deeply and smaller callees, and the JIT compiles about half as much: the
-# million-line jobs ran about a fifth faster, the ten-million-line ones about as fast (`make
-# bench-steps` shows it as a side). RETAIL_SPARK_JIT=jvm leaves the JVM's defaults. Glue starts
-# its own JVMs: none of this applies there.
+# the largest user of the CPU: in a million-line day's s2s, the JIT compiled for 31 of the
+# process's 52 CPU seconds, on a machine of two cores (the JVM's own compilation time, measured
+# beside the process's CPU). So C2 takes only methods three times hotter than it would (the
+# Tier4 thresholds, the JVM's defaults times 3) and inlines less deep and smaller callees, and
+# the JIT compiles about half as much: the million-line jobs ran about a fifth faster, the
+# ten-million-line ones about as fast (`make bench-steps` runs the JVM's defaults as a side).
+# RETAIL_SPARK_JIT=jvm leaves the JVM's defaults. Glue starts its own JVMs: none of this
+# applies there.
 SHORT_RUN_JIT = (
     "-XX:Tier4InvocationThreshold=15000",
     "-XX:Tier4MinInvocationThreshold=1800",
