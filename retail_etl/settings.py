@@ -78,8 +78,9 @@ def _class_archive(setting: str | None) -> Path | None:
 # process's 52 CPU seconds, on a machine of two cores (the JVM's own compilation time, measured
 # beside the process's CPU). So C2 takes only methods three times hotter than it would (the
 # Tier4 thresholds, the JVM's defaults times 3) and inlines less deep and smaller callees, and
-# the JIT compiles about half as much: the million-line jobs ran about a fifth faster, the
-# ten-million-line ones about as fast (`make bench-steps` runs the JVM's defaults as a side).
+# the JIT compiles about half as much. `make bench-steps` runs the JVM's defaults as a side:
+# this / them 0.72-0.76x (d2s) and 0.88-0.89x (s2s) at a million lines, 0.94x and 0.89x at ten
+# million.
 # RETAIL_SPARK_JIT=jvm leaves the JVM's defaults. Glue starts its own JVMs: none of this
 # applies there.
 SHORT_RUN_JIT = (
