@@ -159,6 +159,8 @@ class Run:
         for day in days:
             day_figures = figures_by_day[day]
             rows = int(day_figures["rows"])
+            if not rows and day in written:  # nothing to publish: no folder either
+                self.lake.remove(written[day])
             outputs.append(Output(table, day, written[day] if rows else "", rows, day_figures))
         self.outputs += outputs
         return outputs

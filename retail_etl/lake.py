@@ -91,28 +91,46 @@ class Lake:
     ) -> dict[date, str]:
         """Write `df`, whose `extract_date` column says each row's day, as `days` of `table`
         into this run's own folder, one subfolder a day; nothing else changes. Returns the
-        folder of each day that has rows (a day without rows has none).
+        folder of each day written: every day that has rows, and with one day its folder even
+        when it has none (the caller reads the days back and removes an empty one).
 
         Nothing a reader can see moves: the days are published later by pointing the catalog at
         the folders. A day outside `days` is an error: the run would publish nothing of it, and
         no reader should ever find it there.
         """
         folder = self.run_location(table, run_id)
+        if len(days) == 1:
+            return self._write_day(df, table, run_id, days[0])
         df.write.mode("errorifexists").partitionBy(PARTITION_COLUMN).parquet(folder)
         prefix = f"{PARTITION_COLUMN}="
-        found = {
-            date.fromisoformat(name.removeprefix(prefix))
-            for name in self.list_names(folder)
-            if name.startswith(prefix)
-        }
-        stray = sorted(found - set(days))
-        if stray:
-            from retail_etl.errors import EtlError
+        wanted = {d.isoformat(): d for d in days}
+        # a null day is written as Hive's `__HIVE_DEFAULT_PARTITION__`: a stray day too
+        found = [n.removeprefix(prefix) for n in self.list_names(folder) if n.startswith(prefix)]
+        _refuse_stray(folder, [n for n in found if n not in wanted])
+        return {wanted[n]: self.run_day_location(table, run_id, wanted[n]) for n in found}
 
-            raise EtlError(
-                f"{folder} holds days the run was not asked for: {', '.join(map(str, stray))}"
+    def _write_day(
+        self, df: DataFrame, table: LakeTable, run_id: str, day: date
+    ) -> dict[date, str]:
+        """`write_run` of one day: the rows, without their day, straight into the day's folder.
+
+        Spark's partitioned write sorts every row by the partition column, even when the
+        column is a constant, as every one-day build's and extraction's day is (the physical
+        plans showed a Sort of the whole day before each write; measured in one warm session,
+        ten million raw lines: 8.8-10.2 s written partitioned, 7.5-8.1 s straight into the
+        folder). Rows of another day are looked for first: with a constant day Spark folds
+        that query to an empty relation, so it reads nothing; otherwise it reads the rows.
+        """
+        wanted = day.isoformat()
+        others = df.where(~F.col(PARTITION_COLUMN).eqNullSafe(wanted))
+        if not others.isEmpty():
+            stray = others.select(F.coalesce(F.col(PARTITION_COLUMN), F.lit("null"))).distinct()
+            _refuse_stray(
+                self.run_location(table, run_id), sorted(r[0] for r in stray.limit(10).collect())
             )
-        return {day: self.run_day_location(table, run_id, day) for day in sorted(found)}
+        location = self.run_day_location(table, run_id, day)
+        df.drop(PARTITION_COLUMN).write.mode("errorifexists").parquet(location)
+        return {day: location}
 
     def read_locations(self, locations: Sequence[str], schema: str) -> DataFrame:
         """The files of published days, read with the contract's schema, each row with its
@@ -226,3 +244,9 @@ class Lake:
 
     def _hadoop_path(self, location: str) -> JavaObject:
         return self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)  # type: ignore[union-attr]
+
+
+def _refuse_stray(folder: str, stray: Sequence[str]) -> None:
+    """A run's folder that holds days it was not asked for is an error, naming them."""
+    if stray:
+        raise EtlError(f"{folder} holds days the run was not asked for: {', '.join(stray)}")

@@ -174,13 +174,17 @@ def test_a_day_that_became_empty_leaves_no_rows_behind(spark, stack, seeded, lak
         with seeded.connect() as conn:
             conn.execute("DELETE FROM retail.sales WHERE sale_id = 9100000000000001")
 
-    result = extract_days(spark, stack.source, new_run(), "sales", DayRange.one(empty_day))
+    before = runs_holding(lake, tables.FACTDATA["sales"], empty_day)
+    emptied = new_run()
+    result = extract_days(spark, stack.source, emptied, "sales", DayRange.one(empty_day))
 
     assert (result.rows_in, result.rows_out) == (0, 0)
     assert result.note == "no rows: published empty"
     run = new_run()
     assert day_location(run.catalog, tables.FACTDATA["sales"], empty_day) is None
-    assert runs_holding(lake, tables.FACTDATA["sales"], empty_day) != {}  # kept for a rollback
+    # the day's folder of the run before is kept for a rollback; the emptying run leaves none
+    assert runs_holding(lake, tables.FACTDATA["sales"], empty_day) == before
+    assert emptied.run_id not in before and len(before) == 1
 
 
 def test_unreachable_source_names_host_and_port_and_writes_nothing(spark, lake, new_run) -> None:  # type: ignore[no-untyped-def]

@@ -503,3 +503,85 @@ def test_a_published_location_that_is_not_a_day_folder_is_refused(spark, tmp_pat
     ]
     with pytest.raises(EtlError, match=f"^{other} is not a day folder"):
         lake.read_locations([str(day), str(other)], "x int")
+
+
+RAW_LINES = [
+    # day, store, receipt, qty, unit_price, discount_amt
+    ("2015-01-05", 1, "R1", 2, D("10.05"), D("0.10")),
+    ("2015-01-05", 1, "R1", -1, D("10.05"), None),  # a return; no discount
+    ("2015-01-05", 1, "R2", 3, D("0.99"), D("0.01")),
+    ("2015-01-05", 2, None, 1, D("5.00"), D("0.00")),  # a line without a receipt
+    ("2015-01-06", 1, "R1", 7, D("1.10"), D("0.70")),  # the same receipt text, another day
+]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        # a line so large that whole cents could pass a 64-bit integer: the money in decimals
+        [("2015-01-05", 2, "R9", 2**31 - 1, D("9999999999.99"), D("9999999999.99"))],
+    ],
+    ids=["cents", "decimals"],
+)
+def test_the_raw_sales_figures_are_the_lines_totals(spark, extra) -> None:  # type: ignore[no-untyped-def]
+    # expected values computed here from the lines, in Python's exact decimals
+    lines = RAW_LINES + extra
+    df = spark.createDataFrame(
+        lines,
+        "extract_date string, store_id int, receipt_no string, qty int, "
+        "unit_price decimal(12,2), discount_amt decimal(12,2)",
+    )
+    days = [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
+
+    rows_in, totals, receipts, largest = steps._raw_sales_figures(df, days)
+
+    assert rows_in == len(lines)
+    assert largest == [
+        max(abs(q) for *_, q, _, _ in lines),
+        max(p for *_, p, _ in lines),
+        max(d for *_, d in lines if d is not None),
+    ]
+    assert transforms.cents_are_exact(rows_in, *largest) is (not extra)
+    for day in days:
+        mine = [line for line in lines if line[0] == day.isoformat()]
+        gross = sum((q * p for *_, q, p, _ in mine), D(0))
+        discount = sum((d for *_, d in mine if d is not None), D(0))
+        assert totals[day] == {
+            "sales_qty": sum(q for *_, q, _, _ in mine),
+            "return_qty": sum(-q for *_, q, _, _ in mine if q < 0),
+            "gross_amount": gross,
+            "discount_amount": discount,
+            "net_amount": gross - discount,
+        }, day
+        assert receipts[day] == {
+            store: len({r for d_, s, r, *_ in mine if s == store and r is not None})
+            for store in {s for _, s, *_ in mine}
+        }, day
+
+
+@pytest.mark.parametrize("days", [[DAY], [DAY, DAY + timedelta(days=2)]], ids=["one", "several"])
+def test_a_run_writes_no_day_it_was_not_asked_for(spark, tmp_path, days) -> None:  # type: ignore[no-untyped-def]
+    # one day is written straight into its folder, several by a partitioned write: either way
+    # a row of another day (or of none) fails the write, naming the days, and nothing of the
+    # day it was asked for is returned for publishing
+    lake = Lake(spark, str(tmp_path))
+    table = tables.LakeTable("t", "t")
+    rows = [(1, DAY.isoformat()), (2, "2015-01-06"), (3, None)]
+    df = spark.createDataFrame(rows, "x int, extract_date string")
+    with pytest.raises(EtlError, match=r"/t/_runs/r1 holds days the run was not asked for: "):
+        lake.write_run(df, table, "r1", days)
+    try:
+        lake.write_run(df.where("x < 3"), table, "r2", days)
+    except EtlError as err:
+        assert str(err).endswith("holds days the run was not asked for: 2015-01-06")
+    else:
+        raise AssertionError("a row of 2015-01-06 was written")
+
+    # a constant day, as every one-day step gives: the day's rows in its folder, without it
+    written = lake.write_run(
+        spark.range(3).withColumn("extract_date", F.lit(DAY.isoformat())), table, "r3", days
+    )
+    assert written == {DAY: lake.run_day_location(table, "r3", DAY)}
+    assert spark.read.parquet(written[DAY]).columns == ["id"]
+    assert spark.read.parquet(written[DAY]).count() == 3
