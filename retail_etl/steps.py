@@ -179,8 +179,10 @@ SALES_RAW = {
     # money in whole cents as 64-bit integers, exact when the largest line (below, in the same
     # pass) proves that no sum can pass 2**63 - 1 (`transforms.cents_are_exact`); otherwise
     # the sums are taken again in decimals (`SALES_RAW_MONEY`)
-    "gross_amount": "sum(CAST(qty AS bigint) * CAST(unit_price * 100 AS bigint))",
-    "discount_amount": "sum(CAST(discount_amt * 100 AS bigint))",
+    "gross_amount": (
+        f"sum(CAST(qty AS bigint) * CAST(unit_price * {transforms.CENTS_PER_UNIT} AS bigint))"
+    ),
+    "discount_amount": f"sum(CAST(discount_amt * {transforms.CENTS_PER_UNIT} AS bigint))",
     "receipts": "count(DISTINCT receipt_no)",
     # the largest line, for `transforms.cents_are_exact` (abs of an int -2**31 stays negative)
     "max_qty": "max(abs(CAST(qty AS bigint)))",
@@ -319,7 +321,9 @@ def _raw_sales_figures(
         largest = [max(m, row[n] or 0) for m, n in zip(largest, _LARGEST, strict=True)]
     if transforms.cents_are_exact(rows_in, *largest):
         for row in by_store.values():
-            row.update({n: Decimal(row[n] or 0).scaleb(-2) for n in SALES_RAW_MONEY})
+            row.update(
+                {n: Decimal(row[n] or 0) / transforms.CENTS_PER_UNIT for n in SALES_RAW_MONEY}
+            )
     else:
         log.info("raw sums in decimals (too large for whole cents)")
         for group, money in gates.totals_by_group(sales, keys, SALES_RAW_MONEY).items():
