@@ -191,10 +191,14 @@ def test_every_checkov_suppression_carries_a_reason() -> None:
 
 
 def checkov(path: Path) -> subprocess.CompletedProcess[str]:
+    # Run from the template's folder on its bare name: checkov 3.3's CloudFormation parser puts
+    # the file's path under a `__file__` key inside every mapping, the Lambda's environment
+    # variables included, and CKV_AWS_45 scans that key as a value: some clone folders' absolute
+    # paths (seen with /root/ci-clone2) read as a secret and fail the scan.
     return subprocess.run(
-        [str(TOOLS / "checkov"), "-f", str(path), "--compact", "--quiet", "--skip-download",
+        [str(TOOLS / "checkov"), "-f", path.name, "--compact", "--quiet", "--skip-download",
          "--output", "json"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=path.parent,
     )  # fmt: skip
 
 
