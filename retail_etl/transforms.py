@@ -127,8 +127,19 @@ def _with_receipts(sales: DataFrame, keys: Sequence[str], cents: bool) -> DataFr
 
 def daily_sales_by_item(sales: DataFrame, by: Sequence[str] = (), cents: bool = False) -> DataFrame:
     """Sales per (store, item): quantities net of returns, returns apart, amounts and receipts
-    (`by`: as in `daily_balju`; `cents`: as in `_with_receipts`)."""
-    return _with_receipts(sales, ["store_id", "item_id", *by], cents).select(
+    (`by`: as in `daily_balju`; `cents`: as in `_with_receipts`).
+
+    The lines are shuffled by (store, item) before both levels. A receipt seldom holds an item
+    on two lines, so the first level, by (store, item, receipt), merges almost nothing: Spark's
+    partial aggregation before its shuffle hashed every line to shuffle as many rows again, and
+    the second level shuffled once more. Clustered by (store, item), both levels run after one
+    shuffle of the lines (measured in one warm session, ten million lines, the table computed
+    without its write: 10.0-12.9 s against 15.8-18.8 s). The store and hourly tables' first
+    levels merge lines of a receipt, so there the partial aggregation pays (4.0-5.5 s against
+    5.7-6.9 s for the store table shuffled by store first).
+    """
+    keys = ["store_id", "item_id", *by]
+    return _with_receipts(sales.repartition(*keys), keys, cents).select(
         "store_id",
         "item_id",
         "sales_qty",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
@@ -247,3 +248,21 @@ def test_with_extracted_at_stamps_every_row(spark) -> None:  # type: ignore[no-u
     at = datetime(2015, 1, 6, 1, 2, 3, tzinfo=UTC)
     out = spark.createDataFrame([(1,), (2,)], "x int").transform(transforms.with_extracted_at(at))
     assert rows(out) == [(1, datetime(2015, 1, 6, 1, 2, 3)), (2, datetime(2015, 1, 6, 1, 2, 3))]
+
+
+def shuffles(df: DataFrame) -> list[str]:
+    """The hash shuffles of `df`'s physical plan, the last first (with AQE: before it runs)."""
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    return re.findall(r"Exchange hashpartitioning\(([^)]*)\)", plan)
+
+
+@MONEY_PLANS
+def test_the_item_table_shuffles_its_lines_once_and_the_others_their_receipts(sales, cents) -> None:  # type: ignore[no-untyped-def]
+    # a first level by (store, item, receipt) merges almost no lines: one shuffle of the lines
+    # by (store, item) serves both levels; the store and hourly tables merge a receipt's lines
+    # before their first shuffle, then shuffle the receipts again by their key
+    (item,) = shuffles(transforms.daily_sales_by_item(sales, cents=cents))
+    assert item.startswith("store_id#") and ", item_id#" in item and "receipt_no" not in item
+    for build in (transforms.daily_sales_by_store, transforms.daily_sales_by_hour):
+        second, first = shuffles(build(sales, cents=cents))  # the plan lists the last first
+        assert "receipt_no" in first and "receipt_no" not in second
