@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from retail_etl.errors import EtlError, SourceUnavailableError, java_reason
+from retail_etl.gates import CentsSum, Figure, figure_sql
 from retail_etl.lake import PARTITION_COLUMN
 from retail_etl.params import DEFAULT_SOURCE_MAX_CONNECTIONS
 from retail_etl.settings import SourceDb
@@ -32,14 +33,15 @@ ROWS_PER_READ_PARTITION = 250_000
 @dataclass(frozen=True)
 class FactTable:
     """A source fact table, its key, the column that says which business day a row is in (and
-    the SQL that gives a row's day from it), and the control sums (name: SQL expression) each
-    extracted day must reproduce."""
+    the SQL that gives a row's day from it), and the control sums each extracted day must
+    reproduce (name: a gate figure, `gates.figure_sql` its SQL at the source; a money sum is a
+    `gates.CentsSum`, which the read-back sums in whole cents)."""
 
     name: str
     key: str
     day_column: str
     day_of_row: str
-    control_sums: Mapping[str, str] = field(default_factory=dict)
+    control_sums: Mapping[str, Figure] = field(default_factory=dict)
 
     def days_filter(self, days: Sequence[date]) -> str:
         """SQL for a set of business days: one half-open range per run of consecutive days."""
@@ -73,7 +75,7 @@ FACT_TABLES = {
         day_of_row="balju_date",
         control_sums={
             "sum(order_qty)": "sum(order_qty)",
-            "sum(order_qty * unit_cost)": "sum(order_qty * unit_cost)",
+            "sum(order_qty * unit_cost)": CentsSum("unit_cost", factor="order_qty"),
         },
     ),
     "sales": FactTable(
@@ -83,8 +85,8 @@ FACT_TABLES = {
         day_of_row="CAST(sold_at AS date)",  # sold_at is local time (Asia/Seoul), no zone
         control_sums={
             "sum(qty)": "sum(qty)",
-            "sum(qty * unit_price)": "sum(qty * unit_price)",
-            "sum(discount_amt)": "sum(discount_amt)",
+            "sum(qty * unit_price)": CentsSum("unit_price", factor="qty"),
+            "sum(discount_amt)": CentsSum("discount_amt"),
         },
     ),
 }
@@ -273,7 +275,7 @@ def range_extent(
         table,
         days,
         f"count(*), min({table.key}), max({table.key}), {fingerprint_sql(snapshot.server_version)}"
-        + "".join(f", {expression}" for expression in table.control_sums.values()),
+        + "".join(f", {figure_sql(figure)}" for figure in table.control_sums.values()),
     )
     try:
         found = [r for r in snapshot.query_all(query) if int(r[1]) > 0]

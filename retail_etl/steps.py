@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -172,24 +171,20 @@ ORDERS_SILVER = {
 }
 # The sales gates: the raw day's totals, taken store by store with each store's receipts, and
 # which of them each silver table must reproduce.
-SALES_RAW = {
+SALES_RAW: dict[str, gates.Figure] = {
     "rows_in": "count(1)",
     "sales_qty": "sum(qty)",
     "return_qty": "sum(CASE WHEN qty < 0 THEN -qty ELSE 0 END)",
-    # money in whole cents as 64-bit integers, exact when the largest line (below, in the same
-    # pass) proves that no sum can pass 2**63 - 1 (`transforms.cents_are_exact`); otherwise
-    # the sums are taken again in decimals (`SALES_RAW_MONEY`)
-    "gross_amount": (
-        f"sum(CAST(qty AS bigint) * CAST(unit_price * {transforms.CENTS_PER_UNIT} AS bigint))"
-    ),
-    "discount_amount": f"sum(CAST(discount_amt * {transforms.CENTS_PER_UNIT} AS bigint))",
+    # money summed in whole cents, proven exact in the same pass (gates.CentsSum)
+    "gross_amount": gates.CentsSum("unit_price", factor="qty"),
+    "discount_amount": gates.CentsSum("discount_amt"),
     "receipts": "count(DISTINCT receipt_no)",
-    # the largest line, for `transforms.cents_are_exact` (abs of an int -2**31 stays negative)
+    # the largest line, for the silver tables' `transforms.cents_are_exact` (abs of an int
+    # -2**31 stays negative)
     "max_qty": "max(abs(CAST(qty AS bigint)))",
     "max_price": "max(abs(unit_price))",
     "max_discount": "max(abs(discount_amt))",
 }
-SALES_RAW_MONEY = {"gross_amount": "sum(qty * unit_price)", "discount_amount": "sum(discount_amt)"}
 _LARGEST = ("max_qty", "max_price", "max_discount")
 SALES_TOTALS_OF = {
     tables.SILVER_DAILYSALES_ITEM.name: (
@@ -303,11 +298,10 @@ def _raw_sales_figures(
     each store's distinct receipts, and the largest |qty|, |unit_price| and |discount_amt| of
     any line (0 where none).
 
-    The money is summed in whole cents (measured in one warm session, ten million lines: the
-    sums 1.7-1.9 s in cents, 3.5-4.9 s in decimals) and checked exact by the largest line of
-    the same pass; a day too large for that takes the money again in decimals, in a pass of its
-    own. The silver tables sum in cents too (`transforms._with_receipts`), but from their own
-    groupings of the lines; what the gate compares is two computations from the raw rows.
+    The money is summed in whole cents (`gates.CentsSum`; measured in one warm session, ten
+    million lines: the sums 1.7-1.9 s in cents, 3.5-4.9 s in decimals). The silver tables sum
+    in cents too (`transforms._with_receipts`), but from their own groupings of the lines; what
+    the gate compares is two computations from the raw rows.
     """
     names = [n for n in SALES_RAW if n not in ("rows_in", "receipts", *_LARGEST)]
     largest: list[Any] = [0, 0, 0]
@@ -319,15 +313,6 @@ def _raw_sales_figures(
     for row in by_store.values():
         rows_in += row["rows_in"]
         largest = [max(m, row[n] or 0) for m, n in zip(largest, _LARGEST, strict=True)]
-    if transforms.cents_are_exact(rows_in, *largest):
-        for row in by_store.values():
-            row.update(
-                {n: Decimal(row[n] or 0) / transforms.CENTS_PER_UNIT for n in SALES_RAW_MONEY}
-            )
-    else:
-        log.info("raw sums in decimals (too large for whole cents)")
-        for group, money in gates.totals_by_group(sales, keys, SALES_RAW_MONEY).items():
-            by_store[group].update(money)
     for (day_text, store), row in by_store.items():
         day = date.fromisoformat(day_text)
         receipts[day][store] = row["receipts"]

@@ -52,7 +52,7 @@ def daily_balju(balju: DataFrame, by: Sequence[str] = ()) -> DataFrame:
 
 # Money in whole cents: every money column of the sales lines is decimal(12,2), two places.
 CENTS_PER_UNIT = 100
-_LONG_MAX = 2**63 - 1
+LONG_MAX = 2**63 - 1  # Spark's long; its arithmetic wraps silently outside ANSI mode
 
 
 def cents_are_exact(
@@ -65,7 +65,7 @@ def cents_are_exact(
     price = int(CENTS_PER_UNIT * (max_price or 0))  # Decimal: exact
     discount = int(CENTS_PER_UNIT * (max_discount or 0))
     largest_line = max(int(max_qty or 0) * price, discount)
-    return rows * largest_line <= _LONG_MAX
+    return rows * largest_line <= LONG_MAX
 
 
 def _cents(column: str) -> Column:

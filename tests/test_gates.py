@@ -239,7 +239,7 @@ def duplicate_and_drop(df):  # type: ignore[no-untyped-def]
 
 
 def move_a_key_outside_the_source(df):  # type: ignore[no-untyped-def]
-    # still distinct, same rows and sums, but a key the snapshot never held: the bitmap key
+    # still distinct, same rows and sums, but a key the snapshot never held: the word key
     # count takes only keys in the snapshot's range, so this fails IsPrimaryKey
     highest = df.agg(F.max("sale_id")).first()[0]
     moved = F.when(F.col("sale_id") == highest, F.lit(highest + 1_000_000))
@@ -253,7 +253,7 @@ def null_a_key(df):  # type: ignore[no-untyped-def]
 
 
 # 2015-01-05 holds the edge rows, whose keys are far from the day's others: its keys are too
-# sparse for bitmaps and are counted by count(DISTINCT). 2015-01-07's keys are dense: bitmaps.
+# sparse for words of 64 and are counted by count(DISTINCT). 2015-01-07's keys are dense: words.
 DENSE_DAY = date(2015, 1, 7)
 PK_FAILS = "IsPrimaryKey sale_id: expected {n}, found {n_1}"
 
@@ -417,15 +417,16 @@ def test_figures_with_and_without_distinct_come_out_per_group(spark) -> None:  #
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
-def test_keys_counted_by_bitmaps_are_exactly_the_distinct_keys_in_range(spark) -> None:  # type: ignore[no-untyped-def]
-    # bitmaps of 32,768 keys each: keys on both sides of bucket edges, duplicated within and
+def test_keys_counted_by_words_are_exactly_the_distinct_keys_in_range(spark) -> None:  # type: ignore[no-untyped-def]
+    # words of 64 keys from the lowest: keys on both sides of word edges, duplicated within and
     # across days, nulls, keys below and above the range, and the longs' extremes
     from retail_etl.gates import DistinctKeys, totals_by_day
 
     low, high = -40_000, 70_000
     day_keys = {
-        "2015-01-05": [low, low, -32_769, -32_768, -1, 0, 1, 32_767, 32_768, 32_768, high, None,
-                       low - 1, high + 1, LONG_MIN, LONG_MAX],
+        "2015-01-05": [low, low, low + 63, low + 64, low + 64, low + 127, low + 128, -1, 0, 1,
+                       32_768, 32_768, high - 1, high, None, low - 1, high + 1, LONG_MIN,
+                       LONG_MAX],
         "2015-01-06": [0, 0, 5, 32_769, 65_536, None, None],
     }  # fmt: skip
     rows = [(day, k, 1) for day, keys in day_keys.items() for k in keys]
@@ -457,9 +458,9 @@ def test_keys_at_the_ends_of_the_long_range_are_counted(spark) -> None:  # type:
     assert totals_by_group(df, ["extract_date"], {"keys": highest}) == {("d",): {"keys": 3}}
 
 
-def test_only_dense_single_column_keys_are_counted_by_bitmaps() -> None:
-    # a bucket's bitmap is 4 KB whatever it holds: sparse keys would make the count cost more
-    # than count(DISTINCT), so the span must be at most 64 keys a row
+def test_only_dense_single_column_keys_are_counted_by_words() -> None:
+    # a word of 64 keys is a group of the aggregation: sparse keys would make more groups than
+    # rows, so the span must be at most 64 keys a row
     from retail_etl.gates import DistinctKeys, key_count
 
     assert key_count(["sale_id"], (1, 64_000), 1_000) == {
@@ -585,3 +586,54 @@ def test_a_run_writes_no_day_it_was_not_asked_for(spark, tmp_path, days) -> None
     assert written == {DAY: lake.run_day_location(table, "r3", DAY)}
     assert spark.read.parquet(written[DAY]).columns == ["id"]
     assert spark.read.parquet(written[DAY]).count() == 3
+
+
+@pytest.mark.parametrize("words", [False, True], ids=["plain", "with-keys"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        # whole cents of this line times its quantity pass 2**63 - 1: the sums in decimals
+        [("d", 99, 2**31 - 1, D("9999999999.99"))],
+        # the same with the int -2**31, whose abs is itself, negative, unless widened first
+        [("h", 98, -(2**31), D("9999999999.99"))],
+    ],
+    ids=["cents", "decimals", "decimals-lowest-int"],
+)
+def test_money_summed_in_cents_is_the_decimal_sum(spark, extra, words) -> None:  # type: ignore[no-untyped-def]
+    # expected values computed here, in Python's exact decimals; a sum over no money is null
+    from retail_etl.gates import CentsSum, DistinctKeys, totals_by_group
+
+    lines = [
+        ("d", 1, 3, D("1.10")),
+        ("d", 2, -2, D("0.05")),
+        ("d", 3, None, D("7.00")),
+        ("d", 4, 4, None),
+        ("d", 5, 2**31 - 1, D("-0.01")),
+        ("e", 6, 1, D("-3.33")),
+        ("f", 7, 5, None),
+        *extra,
+    ]
+    df = spark.createDataFrame(lines, "g string, k bigint, qty int, price decimal(12,2)")
+    figures = {
+        "rows": "count(1)",
+        "gross": CentsSum("price", factor="qty"),
+        "money": CentsSum("price"),
+        **({"keys": DistinctKeys("k", 1, 99)} if words else {}),
+    }
+
+    found = totals_by_group(df, ["g"], figures)
+
+    assert sorted(found) == sorted({(line[0],) for line in lines})
+    for (group,) in found:
+        mine = [line for line in lines if line[0] == group]
+        products = [q * p for _, _, q, p in mine if q is not None and p is not None]
+        prices = [p for *_, p in mine if p is not None]
+        assert found[(group,)] == {
+            "rows": len(mine),
+            "gross": sum(products, D(0)) if products else None,
+            "money": sum(prices, D(0)) if prices else None,
+            **({"keys": len(mine)} if words else {}),
+        }, group
+        if prices:  # two places, as the source's numeric sum prints
+            assert found[(group,)]["money"].as_tuple().exponent == -2
