@@ -147,6 +147,13 @@ def jdbc_options(source: SourceDb) -> dict[str, str]:
         "loginTimeout": str(CONNECT_TIMEOUT_SECONDS),
         "socketTimeout": "0",
         "fetchsize": str(FETCH_SIZE),
+        # Every statement server-prepared from its first run, which is what makes the driver
+        # ask for the columns in binary (the types it enables by default: integers, dates and
+        # timestamps; numeric stays text) instead of printing and parsing each value as text.
+        # Measured in one warm session, ten million lines read into Spark's `noop` write: 7.0-
+        # 7.1 s against 8.7 s (numeric in binary too: within the noise of that). The statements
+        # are prepared and run inside each connection's snapshot transaction.
+        "prepareThreshold": "-1",
     }
     if source.password:
         options["password"] = source.password
