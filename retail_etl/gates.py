@@ -91,8 +91,8 @@ class CentsSum:
     |factor| and |money| and the rows of each group in the same pass. Spark's long arithmetic
     wraps silently outside ANSI mode, but no product and no partial sum can pass the group's
     rows x its largest |factor| x its largest |money| in cents: when that fits in 2**63 - 1
-    the cents are exact and become a Decimal with two places; otherwise the group's sums are
-    taken again in decimals, in a pass of their own.
+    the cents are exact and become a Decimal with two places; when it does not in some group,
+    the figure is taken again in decimals, for every group, in a pass of its own.
     """
 
     money: str
