@@ -164,17 +164,29 @@ def test_a_day_changed_by_another_session_during_a_slow_read_is_the_snapshots(  
         "AND query LIKE '%business_days%' AND pid <> pg_backend_pid()"
     )
 
+    read_done = threading.Event()
+
     def change_during_the_read() -> None:
+        # "before": partitions seen reading when the change commits; "after": partitions whose
+        # query started after the commit, seen reading (a partition's query may take
+        # milliseconds, so each count is the one seen, not a second look)
         deadline = time.monotonic() + 60
         with seeded.connect() as conn:
             conn.autocommit = True  # pg_stat_activity is read once per transaction otherwise
-            while conn.execute(reading).fetchone()[0] == 0 and time.monotonic() < deadline:
-                time.sleep(0.02)
-            seen["before"] = conn.execute(reading).fetchone()[0]
+            found = 0
+            while not found and time.monotonic() < deadline:
+                found = conn.execute(reading).fetchone()[0]
+                time.sleep(0.0 if found else 0.02)
+            seen["before"] = found
         change.commit()
         with seeded.connect() as conn:
             conn.autocommit = True
-            seen["after"] = conn.execute(reading).fetchone()[0]
+            (committed,) = conn.execute("SELECT clock_timestamp()::text").fetchone()
+            started_after = f"{reading} AND query_start > '{committed}'::timestamptz"
+            seen["after"] = 0
+            while not seen["after"] and not read_done.is_set() and time.monotonic() < deadline:
+                seen["after"] = conn.execute(started_after).fetchone()[0]
+                time.sleep(0.01)
 
     other = threading.Thread(target=change_during_the_read)
     other.start()
@@ -182,9 +194,11 @@ def test_a_day_changed_by_another_session_during_a_slow_read_is_the_snapshots(  
         result = steps.extract_days(
             spark, stack.source, new_run(), "sales", DayRange.one(day), max_connections=8
         )
+        read_done.set()
         other.join(timeout=60)
         after = sql_one(seeded, sales_sql(day))
     finally:
+        read_done.set()
         other.join(timeout=60)
         change.undo()
         with seeded.connect() as conn:
