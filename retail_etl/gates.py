@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from retail_etl.errors import EtlError
 from retail_etl.lake import PARTITION_COLUMN
-from retail_etl.transforms import CENTS_PER_UNIT, LONG_MAX
+from retail_etl.transforms import CENTS_PER_UNIT, cents_fit
 
 _DISTINCT = re.compile(r"\bDISTINCT\b", re.IGNORECASE)
 _TOTAL = re.compile(r"\s*(count|sum)\s*\(", re.IGNORECASE)
@@ -118,8 +118,7 @@ class CentsSum:
 
     def exact(self, parts: Mapping[str, Any]) -> bool:
         """Whether the cents summed with these `parts` (`parts()`, by suffix) are exact."""
-        largest = int(CENTS_PER_UNIT * (parts["money"] or 0)) * int(parts.get("factor") or 1)
-        return int(parts["rows"] or 0) * largest <= LONG_MAX
+        return cents_fit(int(parts["rows"] or 0), parts["money"], parts.get("factor", 1))
 
     @staticmethod
     def amount(cents: int | None) -> Decimal | None:
@@ -234,8 +233,9 @@ def totals_by_group(
             exact = exact and money.exact(parts)
         if not exact:
             again[name] = money.sql
-    for group_key, figures in _totals_by_group(df, keys, again).items() if again else ():
-        found[group_key].update(figures)
+    if again:
+        for group_key, figures in _totals_by_group(df, keys, again).items():
+            found[group_key].update(figures)
     return found
 
 

@@ -55,17 +55,21 @@ CENTS_PER_UNIT = 100
 LONG_MAX = 2**63 - 1  # Spark's long; its arithmetic wraps silently outside ANSI mode
 
 
+def cents_fit(rows: int, largest_money: Decimal | None, largest_factor: int | None = 1) -> bool:
+    """Whether 64-bit sums of `rows` values factor x money in whole cents are exact, when no
+    |money| passes `largest_money` and no |factor| `largest_factor`. Every partial sum Spark
+    keeps is at most the sum of all absolute values, so none can pass 2**63 - 1 (Spark's long
+    arithmetic wraps silently outside ANSI mode) when rows x the largest value does not."""
+    cents = int(CENTS_PER_UNIT * (largest_money or 0))  # Decimal: exact
+    return rows * abs(int(largest_factor or 0)) * cents <= LONG_MAX
+
+
 def cents_are_exact(
     rows: int, max_qty: int | None, max_price: Decimal | None, max_discount: Decimal | None
 ) -> bool:
-    """Whether sums of a day's money in whole cents as 64-bit integers are exact: `rows` lines
-    whose |qty|, |unit_price| and |discount_amt| are at most these maxima. Every partial sum
-    Spark keeps is at most the sum of all absolute values, so none can pass 2**63 - 1 (Spark's
-    long arithmetic wraps silently outside ANSI mode) when rows x the largest line does not."""
-    price = int(CENTS_PER_UNIT * (max_price or 0))  # Decimal: exact
-    discount = int(CENTS_PER_UNIT * (max_discount or 0))
-    largest_line = max(int(max_qty or 0) * price, discount)
-    return rows * largest_line <= LONG_MAX
+    """Whether sums of a day's money in whole cents as 64-bit integers are exact (`cents_fit`):
+    `rows` lines whose |qty|, |unit_price| and |discount_amt| are at most these maxima."""
+    return cents_fit(rows, max_price, max_qty) and cents_fit(rows, max_discount)
 
 
 def _cents(column: str) -> Column:
