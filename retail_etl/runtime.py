@@ -113,6 +113,13 @@ def local_spark(
         _local_builder(app_name, "local[*]", (), shuffle_partitions, java)
         .config("spark.driver.memory", stack.driver_memory)  # read when the JVM starts
         .config("spark.sql.warehouse.dir", str(stack.warehouse))
+        # Spark's generated aggregations look every row up in a small first-level map (65,536
+        # slots) before their main hash map. Grouped by receipt or by line, a day fills it at
+        # once, and every later row pays the miss: without it, measured in one warm session,
+        # ten million lines, the three sales tables and the raw side's figures computed
+        # without writes took 22.4 s against 25.7 s; a million lines 6.7 s against 6.8 s; the
+        # d2s read-back within the noise. Measured here only, so Glue keeps its default.
+        .config("spark.sql.codegen.aggregate.map.twolevel.enabled", "false")
         .config(
             "spark.hadoop.javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={stack.metastore};create=true",

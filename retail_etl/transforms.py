@@ -129,9 +129,12 @@ def _with_receipts(sales: DataFrame, keys: Sequence[str], cents: bool) -> DataFr
     )
 
 
-def daily_sales_by_item(sales: DataFrame, by: Sequence[str] = (), cents: bool = False) -> DataFrame:
+def daily_sales_by_item(
+    sales: DataFrame, by: Sequence[str] = (), cents: bool = False, partitions: int | None = None
+) -> DataFrame:
     """Sales per (store, item): quantities net of returns, returns apart, amounts and receipts
-    (`by`: as in `daily_balju`; `cents`: as in `_with_receipts`).
+    (`by`: as in `daily_balju`; `cents`: as in `_with_receipts`; `partitions`: how many
+    partitions the lines are shuffled into, by default the session's shuffle partitions).
 
     The lines are shuffled by (store, item) before both levels. A receipt seldom holds an item
     on two lines, so the first level, by (store, item, receipt), merges almost nothing: Spark's
@@ -141,9 +144,16 @@ def daily_sales_by_item(sales: DataFrame, by: Sequence[str] = (), cents: bool = 
     without its write: 10.0-12.9 s against 15.8-18.8 s). The store and hourly tables' first
     levels merge lines of a receipt, so there the partial aggregation pays (4.0-5.5 s against
     5.7-6.9 s for the store table shuffled by store first).
+
+    Both levels hash about as many rows as there are lines, so each partition's hash tables grow
+    with the lines it gets: a big day gains from more partitions than a small one needs
+    (`steps.item_partitions`).
     """
     keys = ["store_id", "item_id", *by]
-    return _with_receipts(sales.repartition(*keys), keys, cents).select(
+    clustered = (
+        sales.repartition(*keys) if partitions is None else sales.repartition(partitions, *keys)
+    )
+    return _with_receipts(clustered, keys, cents).select(
         "store_id",
         "item_id",
         "sales_qty",

@@ -105,26 +105,39 @@ def test_a_failing_step_is_named(spark, stack, lake) -> None:  # type: ignore[no
         DailyBatch(spark, closed, lake, DATABASE).run(DAY)
 
 
-def test_a_day_too_large_for_cents_gives_the_same_silver_tables(
+def test_a_big_days_plans_give_the_same_silver_tables(
     spark, stack, seeded, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    # the silver sums are in whole cents unless a day's lines could pass a 64-bit integer
-    # (transforms.cents_are_exact); the seeded day is small, so make the check refuse it
-    from retail_etl import transforms
+    # A big day changes two plans: the silver sums are in whole cents unless a day's lines could
+    # pass a 64-bit integer (transforms.cents_are_exact), and the item table's lines go into a
+    # partition per steps.LINES_PER_ITEM_PARTITION once that is more than the session's. The
+    # seeded day is small, so make the check refuse it and the partitions hold ten lines each.
+    from retail_etl import steps, transforms
 
-    plans = []
-    with_receipts = transforms._with_receipts
+    plans, item_partitions = [], []
+    with_receipts, by_item = transforms._with_receipts, transforms.daily_sales_by_item
 
     def spy(sales, keys, cents):  # type: ignore[no-untyped-def]
         plans.append(cents)
         return with_receipts(sales, keys, cents)
 
+    def spy_item(sales, by=(), cents=False, partitions=None):  # type: ignore[no-untyped-def]
+        item_partitions.append(partitions)
+        return by_item(sales, by, cents, partitions)
+
     monkeypatch.setattr(transforms, "cents_are_exact", lambda *largest: False)
     monkeypatch.setattr(transforms, "_with_receipts", spy)
+    monkeypatch.setattr(transforms, "daily_sales_by_item", spy_item)
+    monkeypatch.setattr(steps, "LINES_PER_ITEM_PARTITION", 10)
     spark.sql("DROP DATABASE IF EXISTS batch_apart CASCADE")
     DailyBatch(spark, stack.source, Lake(spark, str(tmp_path / "lake")), "batch_apart").run(DAY)
 
     assert plans == [False, False, False]
+    ((lines,),) = sql_all(
+        seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = %s", (DAY,)
+    )
+    session = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    assert item_partitions == [-(-lines // 10)] and lines // 10 > session
     for table in ("silver_dailysales_item", "silver_dailysales_store", "silver_dailysales_hourly"):
         assert catalog_rows(spark, "batch_apart", table, DAY) == sql_all(
             seeded, EXPECTED_SQL[table], (DAY,)

@@ -58,3 +58,24 @@ def test_a_local_jvm_runs_with_a_short_runs_jit_unless_told_otherwise(spark) -> 
     for bad in ("fast", "JVM", "off"):
         with pytest.raises(ArgumentError, match=f"RETAIL_SPARK_JIT='{bad}' is not one of"):
             LocalEnvironment.from_environ({"RETAIL_SPARK_JIT": bad})
+
+
+def test_local_aggregations_go_straight_to_their_hash_map(spark) -> None:  # type: ignore[no-untyped-def]
+    # local_spark turns off the generated first-level map (runtime.py says why); the
+    # generated code of a grouped sum shows which maps it probes
+    def generated() -> str:
+        df = spark.range(100).selectExpr("id % 7 AS k", "id").groupBy("k").sum("id")
+        df.collect()  # with AQE, the plan that ran is there once it has run
+        plan = df._jdf.queryExecution().executedPlan()
+        if plan.nodeName() == "AdaptiveSparkPlan":
+            plan = plan.executedPlan()
+        code = spark._jvm.org.apache.spark.sql.execution.debug.package.codegenStringSeq(plan)
+        return "".join(str(code.apply(n)._2()) for n in range(code.size()))
+
+    assert "FastHashMap" not in generated()
+    setting = "spark.sql.codegen.aggregate.map.twolevel.enabled"
+    spark.conf.set(setting, "true")  # Spark's default: the probe sees the map
+    try:
+        assert "FastHashMap" in generated()
+    finally:
+        spark.conf.set(setting, "false")

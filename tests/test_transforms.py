@@ -11,7 +11,7 @@ from conftest import sort_rows
 from pyspark.sql import DataFrame
 from pyspark.sql.types import DecimalType
 
-from retail_etl import contract, lake, transforms
+from retail_etl import contract, lake, steps, transforms
 
 BALJU_SCHEMA = (
     "store_id int, item_id int, supplier_id int, order_qty int, unit_cost decimal(12,2), "
@@ -90,8 +90,9 @@ def sales(spark):  # type: ignore[no-untyped-def]
 
 
 @MONEY_PLANS
-def test_daily_sales_by_item(sales, cents) -> None:  # type: ignore[no-untyped-def]
-    out = transforms.daily_sales_by_item(sales, cents=cents)
+@pytest.mark.parametrize("partitions", [None, 3], ids=["session", "three"])
+def test_daily_sales_by_item(sales, cents, partitions) -> None:  # type: ignore[no-untyped-def]
+    out = transforms.daily_sales_by_item(sales, cents=cents, partitions=partitions)
     assert out.columns == [
         "store_id", "item_id", "sales_qty", "return_qty", "gross_amount",
         "discount_amount", "net_amount", "receipt_count",
@@ -256,6 +257,15 @@ def shuffles(df: DataFrame) -> list[str]:
     return re.findall(r"Exchange hashpartitioning\(([^)]*)\)", plan)
 
 
+def test_a_big_days_item_lines_get_a_partition_per_quarter_million() -> None:
+    # the session's partitions (None) until a partition per 250,000 lines is more
+    assert steps.item_partitions(1_000_000, 8) is None
+    assert steps.item_partitions(2_000_000, 8) is None
+    assert steps.item_partitions(2_000_001, 8) == 9
+    assert steps.item_partitions(10_000_000, 8) == 40
+    assert steps.item_partitions(10_000_000, 200) is None
+
+
 @MONEY_PLANS
 def test_the_item_table_shuffles_its_lines_once_and_the_others_their_receipts(sales, cents) -> None:  # type: ignore[no-untyped-def]
     # a first level by (store, item, receipt) merges almost no lines: one shuffle of the lines
@@ -263,6 +273,8 @@ def test_the_item_table_shuffles_its_lines_once_and_the_others_their_receipts(sa
     # before their first shuffle, then shuffle the receipts again by their key
     (item,) = shuffles(transforms.daily_sales_by_item(sales, cents=cents))
     assert item.startswith("store_id#") and ", item_id#" in item and "receipt_no" not in item
+    (into_12,) = shuffles(transforms.daily_sales_by_item(sales, cents=cents, partitions=12))
+    assert into_12.endswith(", 12") and "receipt_no" not in into_12
     for build in (transforms.daily_sales_by_store, transforms.daily_sales_by_hour):
         second, first = shuffles(build(sales, cents=cents))  # the plan lists the last first
         assert "receipt_no" in first and "receipt_no" not in second
