@@ -9,6 +9,7 @@ lists them; on Glue the record is also printed to the job's log.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -108,14 +109,18 @@ class Run:
         up), with each row's `extract_date` (None: none of the days has rows)."""
         return self._read(table, self.published(table, days) if locations is None else locations)
 
-    def _read(self, table: LakeTable, locations: Mapping[date, str]) -> DataFrame | None:
-        """The days at `locations` (day folders of `table`), with `extract_date`."""
+    def _read(
+        self, table: LakeTable, locations: Mapping[date, str], in_cents: Iterable[str] = ()
+    ) -> DataFrame | None:
+        """The days at `locations` (day folders of `table`), with `extract_date`; the money
+        columns `in_cents` as whole cents where `gates.read_in_cents` can (not in place)."""
         if not locations:
             return None
         if self.in_place:
             columns = [n for n, _ in contract.of(table).columns]
             return self.lake.read_days(table, list(locations)).select(*columns, PARTITION_COLUMN)
-        return self.lake.read_locations(list(locations.values()), contract.of(table).ddl)
+        schema = gates.read_in_cents(contract.of(table).columns, in_cents)
+        return self.lake.read_locations(list(locations.values()), schema)
 
     def write(
         self,
@@ -147,7 +152,15 @@ class Run:
             else:
                 written = self.lake.write_run(df, table, self.run_id, days)
         with self.phase("read back"):
-            read = self._read(table, written)
+            # a CentsSum's money read as the cents the files hold, unless another figure
+            # reads that column as it is
+            named = " ".join(f for f in (figures or {}).values() if isinstance(f, str))
+            money = [
+                f.money
+                for f in (figures or {}).values()
+                if isinstance(f, gates.CentsSum) and not re.search(rf"\b{f.money}\b", named)
+            ]
+            read = self._read(table, written, money)
             if read is None:  # no day has rows
                 read = self.lake.spark.createDataFrame(
                     [], f"{contract.of(table).ddl}, `{PARTITION_COLUMN}` string"

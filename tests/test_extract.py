@@ -62,6 +62,34 @@ def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake, new_
     assert schema["sold_at"].dataType == TimestampType()
 
 
+def test_the_read_back_sums_the_cents_the_files_hold(  # type: ignore[no-untyped-def]
+    spark, stack, seeded, lake, new_run, monkeypatch
+) -> None:
+    # the gates' read-back takes the control sums' money columns as whole cents (bigint,
+    # gates.read_in_cents); its figures are still PostgreSQL's own sums
+    from retail_etl.lake import Lake
+
+    schemas = []
+    read_locations = Lake.read_locations
+
+    def spy(self, locations, schema):  # type: ignore[no-untyped-def]
+        schemas.append(schema)
+        return read_locations(self, locations, schema)
+
+    monkeypatch.setattr(Lake, "read_locations", spy)
+    run = new_run()
+    extract_days(spark, stack.source, run, "sales", DayRange.one(DAY))
+
+    assert "`unit_price` bigint" in schemas[0] and "`discount_amt` bigint" in schemas[0]
+    gross, discount = sql_one(
+        seeded,
+        "SELECT sum(qty * unit_price), sum(discount_amt) FROM retail.sales "
+        "WHERE sold_at::date = DATE '2015-01-05'",
+    )
+    found = {r.check: r.actual for r in run.gate_results if r.rule == "AggregateMatch"}
+    assert found["sum(qty * unit_price)"] == gross and found["sum(discount_amt)"] == discount
+
+
 def test_balju_day_matches_sql(spark, stack, seeded, lake, new_run) -> None:  # type: ignore[no-untyped-def]
     result = extract_days(spark, stack.source, new_run(), "balju", DayRange.one(DAY))
     expected = sql_one(

@@ -614,9 +614,12 @@ def test_a_run_writes_no_day_it_was_not_asked_for(spark, tmp_path, days) -> None
     ],
     ids=["cents", "decimals", "decimals-lowest-int"],
 )
-def test_money_summed_in_cents_is_the_decimal_sum(spark, extra, words) -> None:  # type: ignore[no-untyped-def]
-    # expected values computed here, in Python's exact decimals; a sum over no money is null
-    from retail_etl.gates import CentsSum, DistinctKeys, totals_by_group
+@pytest.mark.parametrize("read", ["decimals", "cents"])
+def test_money_summed_in_cents_is_the_decimal_sum(spark, tmp_path, extra, words, read) -> None:  # type: ignore[no-untyped-def]
+    # expected values computed here, in Python's exact decimals; a sum over no money is null.
+    # `cents`: the lines written to Parquet and read back with the money as whole cents, as
+    # the d2s's read-back does (gates.read_in_cents)
+    from retail_etl.gates import CentsSum, DistinctKeys, read_in_cents, totals_by_group
 
     lines = [
         ("d", 1, 3, D("1.10")),
@@ -628,7 +631,12 @@ def test_money_summed_in_cents_is_the_decimal_sum(spark, extra, words) -> None: 
         ("f", 7, 5, None),
         *extra,
     ]
-    df = spark.createDataFrame(lines, "g string, k bigint, qty int, price decimal(12,2)")
+    columns = (("g", "string"), ("k", "bigint"), ("qty", "int"), ("price", "decimal(12,2)"))
+    df = spark.createDataFrame(lines, ", ".join(f"{n} {t}" for n, t in columns))
+    if read == "cents":
+        df.write.parquet(str(tmp_path / "lines"))
+        df = spark.read.schema(read_in_cents(columns, ["price"])).parquet(str(tmp_path / "lines"))
+        assert dict(df.dtypes)["price"] == "bigint"
     figures = {
         "rows": "count(1)",
         "gross": CentsSum("price", factor="qty"),
@@ -651,3 +659,41 @@ def test_money_summed_in_cents_is_the_decimal_sum(spark, extra, words) -> None: 
         }, group
         if prices:  # two places, as the source's numeric sum prints
             assert found[(group,)]["money"].as_tuple().exponent == -2
+
+
+@pytest.mark.parametrize("vectorized", ["true", "false"])
+def test_money_read_in_cents_is_what_the_files_hold(spark, tmp_path, vectorized) -> None:  # type: ignore[no-untyped-def]
+    # a decimal(12,2) written by Spark and read as a bigint is its value in whole cents, with
+    # Parquet's vectorized reader and with its row reader
+    from retail_etl.gates import read_in_cents
+
+    prices = [D("0.01"), D("-0.01"), D("1.10"), D("-3.33"), D("9999999999.99"), None]
+    columns = (("price", "decimal(12,2)"), ("cost", "decimal(12,2)"))
+    spark.createDataFrame(
+        [(p, p) for p in prices], "price decimal(12,2), cost decimal(12,2)"
+    ).coalesce(1).write.parquet(str(tmp_path / "p"))
+    schema = read_in_cents(columns, ["price"])
+    assert schema == "`price` bigint, `cost` decimal(12,2)"  # only the columns asked for
+    setting = "spark.sql.parquet.enableVectorizedReader"
+    spark.conf.set(setting, vectorized)
+    try:
+        found = spark.read.schema(schema).parquet(str(tmp_path / "p")).collect()
+    finally:
+        spark.conf.unset(setting)
+    assert sorted(found, key=str) == sorted(
+        [(None if p is None else int(p * 100), p) for p in prices], key=str
+    )
+
+
+def test_only_two_place_decimals_spark_keeps_in_64_bits_are_read_in_cents() -> None:
+    from retail_etl.gates import read_in_cents
+
+    columns = (
+        ("a", "decimal(12,2)"), ("b", "decimal(18,2)"), ("c", "decimal(10, 2)"),
+        ("d", "decimal(9,2)"), ("e", "decimal(19,2)"), ("f", "decimal(12,3)"),
+        ("g", "int"), ("h", "decimal(33,2)"),
+    )  # fmt: skip
+    assert read_in_cents(columns, "abcdefgh") == (
+        "`a` bigint, `b` bigint, `c` bigint, `d` decimal(9,2), `e` decimal(19,2), "
+        "`f` decimal(12,3), `g` int, `h` decimal(33,2)"
+    )
