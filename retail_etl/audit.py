@@ -9,7 +9,6 @@ lists them; on Glue the record is also printed to the job's log.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -104,10 +103,14 @@ class Run:
         table: LakeTable,
         days: Sequence[date],
         locations: Mapping[date, str] | None = None,
+        in_cents: Iterable[str] = (),
     ) -> DataFrame | None:
         """The days of `table` that the catalog publishes (`locations`, when already looked
-        up), with each row's `extract_date` (None: none of the days has rows)."""
-        return self._read(table, self.published(table, days) if locations is None else locations)
+        up), with each row's `extract_date` (None: none of the days has rows); the money
+        columns `in_cents` as in `_read`."""
+        if locations is None:
+            locations = self.published(table, days)
+        return self._read(table, locations, in_cents)
 
     def _read(
         self, table: LakeTable, locations: Mapping[date, str], in_cents: Iterable[str] = ()
@@ -152,15 +155,7 @@ class Run:
             else:
                 written = self.lake.write_run(df, table, self.run_id, days)
         with self.phase("read back"):
-            # a CentsSum's money read as the cents the files hold, unless another figure
-            # reads that column as it is
-            named = " ".join(f for f in (figures or {}).values() if isinstance(f, str))
-            money = [
-                f.money
-                for f in (figures or {}).values()
-                if isinstance(f, gates.CentsSum) and not re.search(rf"\b{f.money}\b", named)
-            ]
-            read = self._read(table, written, money)
+            read = self._read(table, written, gates.cents_columns(figures or {}))
             if read is None:  # no day has rows
                 read = self.lake.spark.createDataFrame(
                     [], f"{contract.of(table).ddl}, `{PARTITION_COLUMN}` string"

@@ -138,6 +138,28 @@ class CentsSum:
         return None if cents is None else (Decimal(cents) / CENTS_PER_UNIT).quantize(_CENT)
 
 
+@dataclass(frozen=True)
+class LargestMoney:
+    """A figure: the largest |money| of a column `money` with two decimal places, as a Decimal
+    in units whether the column was read as the contract's decimal or as the cents the files
+    hold (`read_in_cents`)."""
+
+    money: str
+
+    @property
+    def sql(self) -> str:
+        return f"max(abs({self.money}))"
+
+
+def cents_columns(figures: Mapping[str, Figure]) -> list[str]:
+    """The money columns a read for `figures` may take as whole cents (`read_in_cents`): those
+    of their `CentsSum` and `LargestMoney` figures that no figure in plain SQL names, as such
+    SQL reads a column as the contract types it."""
+    named = " ".join(f for f in figures.values() if isinstance(f, str))
+    money = [f.money for f in figures.values() if isinstance(f, CentsSum | LargestMoney)]
+    return [m for m in dict.fromkeys(money) if not re.search(rf"\b{re.escape(m)}\b", named)]
+
+
 def read_in_cents(columns: Sequence[tuple[str, str]], money: Iterable[str]) -> str:
     """A schema string for reading Parquet files of `columns` (name, Spark SQL type) with the
     `money` columns as whole cents: each `decimal(p,2)` of 10 to 18 digits among them as
@@ -162,7 +184,7 @@ def read_in_cents(columns: Sequence[tuple[str, str]], money: Iterable[str]) -> s
 _MONEY_TYPE = re.compile(r"decimal\((\d+),\s*2\)")
 
 
-Figure = str | DistinctKeys | CentsSum  # a named figure of a group of rows
+Figure = str | DistinctKeys | CentsSum | LargestMoney  # a named figure of a group of rows
 
 
 def _is_total(sql: str) -> bool:
@@ -253,15 +275,29 @@ def totals_by_group(
     """Each named figure over each group of `df` by `keys`, by the group's key values.
 
     A `CentsSum` is taken as its parts, in the same passes as the other figures, then checked
-    exact group by group; a figure not exact in some group is taken again in decimals.
+    exact group by group; a figure not exact in some group is taken again in decimals. A money
+    column of type bigint holds whole cents (`read_in_cents`).
     """
     cents = {n: f for n, f in expressions.items() if isinstance(f, CentsSum)}
-    wide = {n: f for n, f in expressions.items() if not isinstance(f, CentsSum)}
+    largest = {n: f for n, f in expressions.items() if isinstance(f, LargestMoney)}
+    wide: dict[str, str | DistinctKeys] = {
+        n: f.sql if isinstance(f, LargestMoney) else f
+        for n, f in expressions.items()
+        if not isinstance(f, CentsSum)
+    }
     types = dict(df.dtypes)
-    in_cents = {n: types.get(f.money) == "bigint" for n, f in cents.items()}  # read_in_cents
+    in_cents = {
+        n: types.get(f.money) == "bigint"
+        for n, f in expressions.items()
+        if isinstance(f, CentsSum | LargestMoney)
+    }
     for name, money in cents.items():
         wide.update({f"{name}\0{p}": sql for p, sql in money.parts(in_cents[name]).items()})
     found = _totals_by_group(df, keys, wide)
+    for name in largest:
+        if in_cents[name]:
+            for group in found.values():
+                group[name] = CentsSum.amount(group[name])
     again = {}
     for name, money in cents.items():
         exact = True

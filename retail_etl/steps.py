@@ -182,8 +182,8 @@ SALES_RAW: dict[str, gates.Figure] = {
     # the largest line, for the silver tables' `transforms.cents_are_exact` (abs of an int
     # -2**31 stays negative)
     "max_qty": "max(abs(CAST(qty AS bigint)))",
-    "max_price": "max(abs(unit_price))",
-    "max_discount": "max(abs(discount_amt))",
+    "max_price": gates.LargestMoney("unit_price"),
+    "max_discount": gates.LargestMoney("discount_amt"),
 }
 _LARGEST = ("max_qty", "max_price", "max_discount")
 SALES_TOTALS_OF = {
@@ -226,8 +226,13 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
         plan = restate.rebuild_plan(run, raw_table, silver_tables, asked.days, window)
         days = _plan(run, plan)
         # not cached: four column-pruned scans of the Parquet files cost less than building
-        # an in-memory copy of every column (measured: bench-steps, 1,000,000 lines)
-        sales = _raw_days(run, raw_table, silver_tables, days)
+        # an in-memory copy of every column (measured: bench-steps, 1,000,000 lines). The
+        # money is read as the cents the files hold, for the raw side and the tables alike
+        # (`gates.read_in_cents`; measured in one warm session, ten million lines: the raw
+        # figures 3.9-4.0 s against 5.1 s, the three tables 3.3 s less together).
+        sales = _raw_days(
+            run, raw_table, silver_tables, days, in_cents=gates.cents_columns(SALES_RAW)
+        )
     with run.phase("raw figures"):
         rows_in, raw_totals, receipts, largest = _raw_sales_figures(sales, days)
     # The silver tables sum money in whole cents when no sum can pass a 64-bit integer; the
@@ -364,9 +369,14 @@ def _plan(run: Run, plan: Sequence[restate.Decision]) -> list[date]:
 
 
 def _raw_days(
-    run: Run, table: LakeTable, silver_tables: Sequence[LakeTable], days: Sequence[date]
+    run: Run,
+    table: LakeTable,
+    silver_tables: Sequence[LakeTable],
+    days: Sequence[date],
+    in_cents: Sequence[str] = (),
 ) -> DataFrame:
-    """The published raw days, each row with its `extract_date`; no rows, in the contract's
+    """The published raw days, each row with its `extract_date`, the money columns `in_cents`
+    as whole cents where the files allow (`gates.read_in_cents`); no rows, in the contract's
     shape, when none of the days has any.
 
     Which raw run each day comes from goes into the run's record (`built_from`) for the next
@@ -378,7 +388,7 @@ def _raw_days(
         run.built_from.setdefault(silver.name, {}).update(
             {day.isoformat(): sources.get(day) for day in days}
         )
-    df = run.read_published(table, days, locations)
+    df = run.read_published(table, days, locations, in_cents)
     if df is None:
         log.warning(
             "%s has no published rows for %s; the silver days will be empty",

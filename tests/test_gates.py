@@ -619,7 +619,13 @@ def test_money_summed_in_cents_is_the_decimal_sum(spark, tmp_path, extra, words,
     # expected values computed here, in Python's exact decimals; a sum over no money is null.
     # `cents`: the lines written to Parquet and read back with the money as whole cents, as
     # the d2s's read-back does (gates.read_in_cents)
-    from retail_etl.gates import CentsSum, DistinctKeys, read_in_cents, totals_by_group
+    from retail_etl.gates import (
+        CentsSum,
+        DistinctKeys,
+        LargestMoney,
+        read_in_cents,
+        totals_by_group,
+    )
 
     lines = [
         ("d", 1, 3, D("1.10")),
@@ -641,6 +647,7 @@ def test_money_summed_in_cents_is_the_decimal_sum(spark, tmp_path, extra, words,
         "rows": "count(1)",
         "gross": CentsSum("price", factor="qty"),
         "money": CentsSum("price"),
+        "largest": LargestMoney("price"),
         **({"keys": DistinctKeys("k", 1, 99)} if words else {}),
     }
 
@@ -655,10 +662,12 @@ def test_money_summed_in_cents_is_the_decimal_sum(spark, tmp_path, extra, words,
             "rows": len(mine),
             "gross": sum(products, D(0)) if products else None,
             "money": sum(prices, D(0)) if prices else None,
+            "largest": max(abs(p) for p in prices) if prices else None,
             **({"keys": len(mine)} if words else {}),
         }, group
         if prices:  # two places, as the source's numeric sum prints
             assert found[(group,)]["money"].as_tuple().exponent == -2
+            assert found[(group,)]["largest"].as_tuple().exponent == -2
 
 
 @pytest.mark.parametrize("vectorized", ["true", "false"])
@@ -683,6 +692,22 @@ def test_money_read_in_cents_is_what_the_files_hold(spark, tmp_path, vectorized)
     assert sorted(found, key=str) == sorted(
         [(None if p is None else int(p * 100), p) for p in prices], key=str
     )
+
+
+def test_a_read_takes_in_cents_only_money_no_plain_figure_names() -> None:
+    from retail_etl.gates import CentsSum, LargestMoney, cents_columns
+
+    figures = {
+        "gross": CentsSum("price", factor="qty"),
+        "largest": LargestMoney("price"),
+        "cost": CentsSum("cost"),
+        "fee": CentsSum("fee"),
+        "fees": "sum(fee) FILTER (WHERE qty > 0)",  # reads fee as the contract types it
+        "qty": "sum(qty)",
+        "prices": "count(price_band)",  # another column whose name holds `price`
+    }
+    assert cents_columns(figures) == ["price", "cost"]
+    assert cents_columns({"n": "count(1)"}) == []
 
 
 def test_only_two_place_decimals_spark_keeps_in_64_bits_are_read_in_cents() -> None:

@@ -11,7 +11,7 @@ from conftest import sort_rows
 from pyspark.sql import DataFrame
 from pyspark.sql.types import DecimalType
 
-from retail_etl import contract, lake, steps, transforms
+from retail_etl import contract, gates, lake, steps, transforms
 
 BALJU_SCHEMA = (
     "store_id int, item_id int, supplier_id int, order_qty int, unit_cost decimal(12,2), "
@@ -70,9 +70,29 @@ def test_daily_balju_leaves_out_cancelled_orders_and_sums_amounts(balju) -> None
     assert_money_is_decimal(out, "order_amount")
 
 
+@pytest.fixture(params=["decimals", "cents"], ids=["read-decimals", "read-cents"])
+def as_read(request, spark, tmp_path):  # type: ignore[no-untyped-def]
+    """The lines as the s2s gets them: `decimals`, as the contract types them; `cents`, written
+    to Parquet and read back with the money as the whole cents the files hold
+    (`gates.read_in_cents`, what the sales s2s reads)."""
+
+    def read(df: DataFrame) -> DataFrame:
+        if request.param == "decimals":
+            return df
+        folder = str(tmp_path / f"lines{len(list(tmp_path.iterdir()))}")
+        df.write.parquet(folder)
+        columns = [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
+        schema = gates.read_in_cents(columns, ["unit_price", "discount_amt"])
+        read = spark.read.schema(schema).parquet(folder)
+        assert dict(read.dtypes)["unit_price"] == "bigint"
+        return read
+
+    return read
+
+
 @pytest.fixture
-def sales(spark):  # type: ignore[no-untyped-def]
-    return spark.createDataFrame(
+def sales(spark, as_read):  # type: ignore[no-untyped-def]
+    return as_read(spark.createDataFrame(
         [
             # a receipt of two lines, at the last millisecond of hour 9
             ("R1", datetime(2015, 1, 5, 9, 59, 59, 999000), 1, 10, 2, D("3.50"), D("0.70")),
@@ -86,7 +106,7 @@ def sales(spark):  # type: ignore[no-untyped-def]
             ("R5", datetime(2015, 1, 5, 23, 59, 59, 999000), 2, 12, 4, D("0.25"), D("0.10")),
         ],
         SALES_SCHEMA,
-    )
+    ))  # fmt: skip
 
 
 @MONEY_PLANS
@@ -155,12 +175,12 @@ def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, cents) -> None: 
 
 
 @MONEY_PLANS
-def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, cents) -> None:  # type: ignore[no-untyped-def]
+def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, as_read, cents) -> None:  # type: ignore[no-untyped-def]
     # The receipts are counted by a grouping of their own (by key and receipt): a group whose
     # key holds a null must still get its own count, as GROUP BY keeps it (IsPrimaryKey then
     # refuses the day; the silver rows themselves follow the definition).
     at = datetime(2015, 1, 5, 12, 0, 0)
-    sales = spark.createDataFrame(
+    sales = as_read(spark.createDataFrame(
         [
             ("R1", at, 1, None, 1, D("1.00"), D("0.00")),
             ("R2", at, 1, None, 2, D("1.00"), D("0.00")),
@@ -168,7 +188,7 @@ def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, cents) -> Non
             ("R3", at, None, 10, 1, D("5.00"), D("1.00")),
         ],
         SALES_SCHEMA,
-    )
+    ))  # fmt: skip
     by_item = transforms.daily_sales_by_item(sales, cents=cents)
     by_item = by_item.select("store_id", "item_id", "receipt_count")
     assert sorted(rows(by_item), key=str) == sorted(
@@ -183,17 +203,17 @@ def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, cents) -> Non
 
 
 @MONEY_PLANS
-def test_a_null_receipt_is_not_counted_and_no_discount_is_zero(spark, cents) -> None:  # type: ignore[no-untyped-def]
+def test_a_null_receipt_is_not_counted_and_no_discount_is_zero(spark, as_read, cents) -> None:  # type: ignore[no-untyped-def]
     # count(DISTINCT receipt_no) skips nulls; a group whose discounts are all null has 0
     at = datetime(2015, 1, 5, 12, 0, 0)
-    sales = spark.createDataFrame(
+    sales = as_read(spark.createDataFrame(
         [
             (None, at, 1, 10, 2, D("1.10"), None),
             ("R1", at, 1, 10, 1, D("1.10"), None),
             (None, at, 2, 10, 1, D("0.01"), D("0.01")),
         ],
         SALES_SCHEMA,
-    )
+    ))  # fmt: skip
     out = transforms.daily_sales_by_item(sales, cents=cents)
     assert rows(out) == [
         (1, 10, 3, 0, D("3.30"), D("0.00"), D("3.30"), 1),
@@ -205,14 +225,14 @@ def test_a_null_receipt_is_not_counted_and_no_discount_is_zero(spark, cents) -> 
     )
 
 
-def test_the_contracts_largest_lines_sum_exactly_in_decimals(spark) -> None:  # type: ignore[no-untyped-def]
+def test_the_contracts_largest_lines_sum_exactly_in_decimals(spark, as_read) -> None:  # type: ignore[no-untyped-def]
     # int's and numeric(12,2)'s extremes: one such line is past what cents can hold
     at = datetime(2015, 1, 5, 12, 0, 0)
     top, qty = D("9999999999.99"), 2**31 - 1
-    sales = spark.createDataFrame(
+    sales = as_read(spark.createDataFrame(
         [("R1", at, 1, 10, qty, top, top), ("R2", at, 1, 10, -(2**31), top, -top)],
         SALES_SCHEMA,
-    )
+    ))  # fmt: skip
     assert not transforms.cents_are_exact(2, 2**31, top, top)
     out = transforms.daily_sales_by_store(sales, cents=False)
     assert rows(out.select("sales_qty", "gross_amount", "discount_amount")) == [
@@ -278,3 +298,11 @@ def test_the_item_table_shuffles_its_lines_once_and_the_others_their_receipts(sa
     for build in (transforms.daily_sales_by_store, transforms.daily_sales_by_hour):
         second, first = shuffles(build(sales, cents=cents))  # the plan lists the last first
         assert "receipt_no" in first and "receipt_no" not in second
+
+
+def test_the_sales_s2s_reads_every_money_column_in_cents() -> None:
+    # the raw side's figures name no money column in plain SQL, so the s2s reads all of the
+    # sales lines' two-place decimals as the cents the files hold, and the tables take them so
+    money = [n for n, t in contract.FACTDATA_SALES.columns if t.startswith("decimal")]
+    assert money == ["unit_price", "discount_amt"]
+    assert gates.cents_columns(steps.SALES_RAW) == money
