@@ -331,13 +331,17 @@ def _raw_sales_figures(
     totals: dict[date, dict[str, Any]] = {d: dict.fromkeys(names, 0) for d in days}
     receipts: dict[date, dict[Any, int]] = {d: {} for d in days}
     rows_in = 0
-    keys = [PARTITION_COLUMN, "store_id"]
+    # one day (every night): the rows read are that day's folder's, so the lines are grouped
+    # by store alone, no day hashed with each (measured in one warm session, ten million
+    # lines: 4.2-4.5 s against 4.7-5.2 s)
+    one_day = len(days) == 1
+    keys = ["store_id"] if one_day else [PARTITION_COLUMN, "store_id"]
     by_store = gates.totals_by_group(sales, keys, SALES_RAW)
     for row in by_store.values():
         rows_in += row["rows_in"]
         largest = [max(m, row[n] or 0) for m, n in zip(largest, _LARGEST, strict=True)]
-    for (day_text, store), row in by_store.items():
-        day = date.fromisoformat(day_text)
+    for group, row in by_store.items():
+        day, store = (days[0] if one_day else date.fromisoformat(group[0])), group[-1]
         receipts[day][store] = row["receipts"]
         for name in names:
             totals[day][name] += row[name] or 0

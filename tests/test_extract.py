@@ -60,6 +60,17 @@ def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake, new_
     assert schema["unit_price"].dataType == DecimalType(12, 2)
     assert schema["discount_amt"].dataType == DecimalType(12, 2)
     assert schema["sold_at"].dataType == TimestampType()
+    # in the files, timestamps are Parquet's INT64 TIMESTAMP(MICROS), not the deprecated INT96
+    # (runtime.COMMON_CONF), which pyarrow would read as nanoseconds without a zone
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(Path(result.location.removeprefix("file:")).glob("*.parquet"))
+    assert files
+    for file in files:
+        written = pq.read_schema(file)
+        for column in ("sold_at", "_extracted_at"):
+            assert written.field(column).type == pa.timestamp("us", tz="UTC"), (file, column)
 
 
 def test_the_read_back_sums_the_cents_the_files_hold(  # type: ignore[no-untyped-def]

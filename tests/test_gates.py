@@ -539,15 +539,20 @@ RAW_LINES = [
     ],
     ids=["cents", "decimals"],
 )
-def test_the_raw_sales_figures_are_the_lines_totals(spark, extra) -> None:  # type: ignore[no-untyped-def]
-    # expected values computed here from the lines, in Python's exact decimals
+@pytest.mark.parametrize("span", ["several", "one"])
+def test_the_raw_sales_figures_are_the_lines_totals(spark, extra, span) -> None:  # type: ignore[no-untyped-def]
+    # expected values computed here from the lines, in Python's exact decimals; one day (a
+    # night's run) is grouped by store alone
     lines = RAW_LINES + extra
+    days = [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
+    if span == "one":
+        lines = [line for line in lines if line[0] == DAY.isoformat()]
+        days = [DAY]
     df = spark.createDataFrame(
         lines,
         "extract_date string, store_id int, receipt_no string, qty int, "
         "unit_price decimal(12,2), discount_amt decimal(12,2)",
     )
-    days = [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
 
     rows_in, totals, receipts, largest = steps._raw_sales_figures(df, days)
 

@@ -174,6 +174,19 @@ def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, cents) -> None: 
     assert_money_is_decimal(out, "net_amount")
 
 
+def test_the_hour_is_the_wall_clocks_before_1970_too(spark, as_read) -> None:  # type: ignore[no-untyped-def]
+    lines = [
+        ("R1", datetime(1969, 12, 31, 23, 59, 59, 999999), 1, 10, 1, D("1.00"), D("0.00")),
+        ("R2", datetime(1969, 12, 31, 0, 0, 0), 1, 10, 1, D("1.00"), D("0.00")),
+        ("R3", datetime(1970, 1, 1, 0, 0, 0), 1, 10, 1, D("1.00"), D("0.00")),
+        ("R4", datetime(1900, 1, 1, 13, 0, 0, 1), 1, 10, 1, D("1.00"), D("0.00")),
+        ("R5", datetime(2099, 12, 31, 22, 59, 59), 1, 10, 1, D("1.00"), D("0.00")),
+    ]
+    sales = as_read(spark.createDataFrame(lines, SALES_SCHEMA))
+    out = transforms.daily_sales_by_hour(sales).select("sale_hour", "receipt_count")
+    assert rows(out) == [(0, 2), (13, 1), (22, 1), (23, 1)]
+
+
 @MONEY_PLANS
 def test_a_null_key_is_a_group_of_its_own_with_its_receipts(spark, as_read, cents) -> None:  # type: ignore[no-untyped-def]
     # The receipts are counted by a grouping of their own (by key and receipt): a group whose
