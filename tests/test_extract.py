@@ -6,6 +6,8 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import free_port, lake_files, runs_holding, sql_all, sql_one
 from pyspark.sql import functions as F
@@ -62,9 +64,6 @@ def test_raw_columns_are_typed_as_in_the_source(spark, stack, seeded, lake, new_
     assert schema["sold_at"].dataType == TimestampType()
     # in the files, timestamps are Parquet's INT64 TIMESTAMP(MICROS), not the deprecated INT96
     # (runtime.COMMON_CONF), which pyarrow would read as nanoseconds without a zone
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     files = sorted(Path(result.location.removeprefix("file:")).glob("*.parquet"))
     assert files
     for file in files:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
@@ -79,7 +80,7 @@ def as_read(request, spark, tmp_path):  # type: ignore[no-untyped-def]
     def read(df: DataFrame) -> DataFrame:
         if request.param == "decimals":
             return df
-        folder = str(tmp_path / f"lines{len(list(tmp_path.iterdir()))}")
+        folder = f"{tempfile.mkdtemp(dir=tmp_path)}/lines"  # Spark writes a folder anew
         df.write.parquet(folder)
         columns = [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
         schema = gates.read_in_cents(columns, ["unit_price", "discount_amt"])
