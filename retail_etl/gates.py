@@ -127,9 +127,7 @@ class CentsSum:
 
     def exact(self, parts: Mapping[str, Any], in_cents: bool = False) -> bool:
         """Whether the cents summed with these `parts` (`parts()`, by suffix) are exact."""
-        largest = parts["money"]
-        if in_cents and largest is not None:
-            largest = Decimal(largest) / CENTS_PER_UNIT
+        largest = self.amount(parts["money"]) if in_cents else parts["money"]
         return cents_fit(int(parts["rows"] or 0), largest, parts.get("factor", 1))
 
     @staticmethod
