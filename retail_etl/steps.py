@@ -234,60 +234,79 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
             run, raw_table, silver_tables, days, in_cents=gates.cents_columns(SALES_RAW)
         )
     with run.phase("raw figures"):
-        rows_in, raw_totals, receipts, largest = _raw_sales_figures(sales, days)
+        rows_in, raw_totals, raw_receipts, largest = _raw_sales_figures(sales, days)
     # The silver tables sum money in whole cents when no sum can pass a 64-bit integer; the
     # gates still compare them with the raw side's decimal sums.
     cents = transforms.cents_are_exact(rows_in, *largest)
     log.info("silver sums in %s", "whole cents" if cents else "decimals (too large for cents)")
     session_partitions = int(run.lake.spark.conf.get(SHUFFLE_PARTITIONS) or 200)  # Spark's default
     partitions = item_partitions(rows_in, session_partitions)
-    builds = [
-        _by_day(build, sales, days)
-        for build in (
+    # the store and hourly tables from one aggregation of the lines by receipt, kept (a few rows
+    # per store and day) for both
+    receipts = _by_day(
+        functools.partial(transforms.receipts_by_hours, cents=cents), sales, days
+    ).cache()
+
+    def hourly() -> DataFrame:
+        if transforms.outside_one_hour(receipts).isEmpty():
+            return transforms.daily_sales_by_hour_from(receipts, [PARTITION_COLUMN], cents)
+        log.info("a receipt's lines fall in more than one hour: the hourly table from the lines")
+        return _by_day(functools.partial(transforms.daily_sales_by_hour, cents=cents), sales, days)
+
+    builds: dict[str, Callable[[], DataFrame]] = {
+        tables.SILVER_DAILYSALES_ITEM.name: lambda: _by_day(
             functools.partial(transforms.daily_sales_by_item, cents=cents, partitions=partitions),
-            functools.partial(transforms.daily_sales_by_store, cents=cents),
-            functools.partial(transforms.daily_sales_by_hour, cents=cents),
-        )
-    ]
+            sales,
+            days,
+        ),
+        tables.SILVER_DAILYSALES_STORE.name: lambda: transforms.daily_sales_by_store_from(
+            receipts, [PARTITION_COLUMN], cents
+        ),
+        tables.SILVER_DAILYSALES_HOURLY.name: hourly,
+    }
     written_by_table: list[list[Output]] = []
     seconds: list[float] = []
-    for table, df in zip(silver_tables, builds, strict=True):
-        started = time.monotonic()
-        names = SALES_TOTALS_OF[table.name]
-        key = contract.of(table).key
-        figures = {**_zero_if_none({n: f"sum({n})" for n in names}), **gates.key_count(key)}
-        if table is tables.SILVER_DAILYSALES_STORE:
-            figures.update(RECEIPTS_WRITTEN)
-        outputs = run.write(df, table, days, figures)
-        found = {o.day: o.found for o in outputs}
-        run.check(
-            [
-                *[
-                    result
-                    for day in days
-                    for result in gates.match_totals(
-                        table.name, day, {n: raw_totals[day][n] for n in names}, found[day]
-                    )
-                ],
-                *gates.primary_keys(found, table.name, key, days),
-            ]
-        )
-        if table is tables.SILVER_DAILYSALES_STORE:
+    try:
+        for table in silver_tables:
+            started = time.monotonic()
+            df = builds[table.name]()
+            names = SALES_TOTALS_OF[table.name]
+            key = contract.of(table).key
+            figures = {**_zero_if_none({n: f"sum({n})" for n in names}), **gates.key_count(key)}
+            if table is tables.SILVER_DAILYSALES_STORE:
+                figures.update(RECEIPTS_WRITTEN)
+            outputs = run.write(df, table, days, figures)
+            found = {o.day: o.found for o in outputs}
             run.check(
                 [
-                    gates.GateResult(
-                        "AggregateMatch",
-                        table.name,
-                        day,
-                        "receipt_count by store",
-                        receipts[day],
-                        {store: n for store, n in found[day]["receipts"]},
-                    )
-                    for day in days
+                    *[
+                        result
+                        for day in days
+                        for result in gates.match_totals(
+                            table.name, day, {n: raw_totals[day][n] for n in names}, found[day]
+                        )
+                    ],
+                    *gates.primary_keys(found, table.name, key, days),
                 ]
             )
-        written_by_table.append(outputs)
-        seconds.append(time.monotonic() - started)
+            if table is tables.SILVER_DAILYSALES_STORE:
+                run.check(
+                    [
+                        gates.GateResult(
+                            "AggregateMatch",
+                            table.name,
+                            day,
+                            "receipt_count by store",
+                            raw_receipts[day],
+                            {store: n for store, n in found[day]["receipts"]},
+                        )
+                        for day in days
+                    ]
+                )
+            written_by_table.append(outputs)
+            seconds.append(time.monotonic() - started)
+    finally:
+        receipts.unpersist()
     with run.phase("publish"):
         run.publish([o for outputs in written_by_table for o in outputs])
     return [

@@ -115,24 +115,25 @@ def test_a_big_days_plans_give_the_same_silver_tables(
     from retail_etl import steps, transforms
 
     plans, item_partitions = [], []
-    with_receipts, by_item = transforms._with_receipts, transforms.daily_sales_by_item
+    line_sums, by_item = transforms._line_sums, transforms.daily_sales_by_item
 
-    def spy(sales, keys, cents):  # type: ignore[no-untyped-def]
+    def spy(sales, cents):  # type: ignore[no-untyped-def]
         plans.append(cents)
-        return with_receipts(sales, keys, cents)
+        return line_sums(sales, cents)
 
     def spy_item(sales, by=(), cents=False, partitions=None):  # type: ignore[no-untyped-def]
         item_partitions.append(partitions)
         return by_item(sales, by, cents, partitions)
 
     monkeypatch.setattr(transforms, "cents_are_exact", lambda *largest: False)
-    monkeypatch.setattr(transforms, "_with_receipts", spy)
+    monkeypatch.setattr(transforms, "_line_sums", spy)
     monkeypatch.setattr(transforms, "daily_sales_by_item", spy_item)
     monkeypatch.setattr(steps, "LINES_PER_ITEM_PARTITION", 10)
     spark.sql("DROP DATABASE IF EXISTS batch_apart CASCADE")
     DailyBatch(spark, stack.source, Lake(spark, str(tmp_path / "lake")), "batch_apart").run(DAY)
 
-    assert plans == [False, False, False]
+    assert plans == [False, False]  # the item table's lines, and the store and hourly tables'
+
     ((lines,),) = sql_all(
         seeded, "SELECT count(*) FROM retail.sales WHERE sold_at::date = %s", (DAY,)
     )
@@ -142,3 +143,50 @@ def test_a_big_days_plans_give_the_same_silver_tables(
         assert catalog_rows(spark, "batch_apart", table, DAY) == sql_all(
             seeded, EXPECTED_SQL[table], (DAY,)
         ), table
+
+
+SPANNING_RECEIPT_SQL = """
+    INSERT INTO retail.sales VALUES
+      (7000000000000001, 'SPAN-1', '2015-01-08 10:59:59.999', 1, 1, 2, 1.25, 0.25, 'CARD'),
+      (7000000000000002, 'SPAN-1', '2015-01-08 11:00:00',     1, 2, 1, 9.99, 0.00, 'CARD')
+"""
+
+
+def test_a_receipt_rung_up_over_two_hours_is_built_from_the_lines(
+    spark, stack, seeded, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # The store and hourly tables come from one grouping of the lines by receipt; a receipt
+    # whose lines fall in two hours makes the hourly table come from the lines instead.
+    from retail_etl import transforms
+
+    day, database = date(2015, 1, 8), "batch_spans"
+    from_lines = []
+    by_hour = transforms.daily_sales_by_hour
+
+    def spy(sales, by=(), cents=False):  # type: ignore[no-untyped-def]
+        from_lines.append(day)
+        return by_hour(sales, by, cents)
+
+    monkeypatch.setattr(transforms, "daily_sales_by_hour", spy)
+    spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+    lake = Lake(spark, str(tmp_path / "lake"))
+    DailyBatch(spark, stack.source, lake, database).run(day)
+    assert from_lines == []  # the sample's receipts are each rung up at one moment
+    try:
+        with seeded.connect() as conn:
+            conn.execute(SPANNING_RECEIPT_SQL)
+        DailyBatch(spark, stack.source, lake, database).run(day)
+        assert from_lines == [day]
+        for table in (
+            "silver_dailysales_item",
+            "silver_dailysales_store",
+            "silver_dailysales_hourly",
+        ):
+            assert catalog_rows(spark, database, table, day) == sql_all(
+                seeded, EXPECTED_SQL[table], (day,)
+            ), table
+    finally:
+        with seeded.connect() as conn:
+            conn.execute(
+                "DELETE FROM retail.sales WHERE sale_id IN (7000000000000001, 7000000000000002)"
+            )

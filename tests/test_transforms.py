@@ -162,9 +162,23 @@ def test_average_receipt_rounds_a_half_cent_up(spark) -> None:  # type: ignore[n
     assert rows(out) == [(1, D("0.03")), (2, D("0.08"))]
 
 
+def hourly_from_receipts(sales: DataFrame, cents: bool = False) -> DataFrame:
+    """The hourly table as the s2s builds it when every receipt is rung up in one hour."""
+    receipts = transforms.receipts_by_hours(sales, cents=cents)
+    assert transforms.outside_one_hour(receipts).isEmpty()
+    return transforms.daily_sales_by_hour_from(receipts, cents=cents)
+
+
+# the hourly table from the lines (any receipt), or from the receipts (each within an hour)
+HOURLY_BUILDS = pytest.mark.parametrize(
+    "hourly", [transforms.daily_sales_by_hour, hourly_from_receipts], ids=["lines", "receipts"]
+)
+
+
 @MONEY_PLANS
-def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, cents) -> None:  # type: ignore[no-untyped-def]
-    out = transforms.daily_sales_by_hour(sales, cents=cents)
+@HOURLY_BUILDS
+def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, cents, hourly) -> None:  # type: ignore[no-untyped-def]
+    out = hourly(sales, cents=cents)
     assert out.columns == ["store_id", "sale_hour", "sales_qty", "net_amount", "receipt_count"]
     assert rows(out) == [
         (1, 9, 3, D("16.30"), 1),  # R1: 7.00 + 10.00 - 0.70
@@ -175,7 +189,8 @@ def test_daily_sales_by_hour_splits_at_the_hour_boundary(sales, cents) -> None: 
     assert_money_is_decimal(out, "net_amount")
 
 
-def test_the_hour_is_the_wall_clocks_before_1970_too(spark, as_read) -> None:  # type: ignore[no-untyped-def]
+@HOURLY_BUILDS
+def test_the_hour_is_the_wall_clocks_before_1970_too(spark, as_read, hourly) -> None:  # type: ignore[no-untyped-def]
     lines = [
         ("R1", datetime(1969, 12, 31, 23, 59, 59, 999999), 1, 10, 1, D("1.00"), D("0.00")),
         ("R2", datetime(1969, 12, 31, 0, 0, 0), 1, 10, 1, D("1.00"), D("0.00")),
@@ -184,8 +199,41 @@ def test_the_hour_is_the_wall_clocks_before_1970_too(spark, as_read) -> None:  #
         ("R5", datetime(2099, 12, 31, 22, 59, 59), 1, 10, 1, D("1.00"), D("0.00")),
     ]
     sales = as_read(spark.createDataFrame(lines, SALES_SCHEMA))
-    out = transforms.daily_sales_by_hour(sales).select("sale_hour", "receipt_count")
+    out = hourly(sales).select("sale_hour", "receipt_count")
     assert rows(out) == [(0, 2), (13, 1), (22, 1), (23, 1)]
+
+
+@MONEY_PLANS
+def test_a_receipt_over_two_hours_is_counted_in_each_from_the_lines(spark, as_read, cents) -> None:  # type: ignore[no-untyped-def]
+    # The receipts' grouping by first and last hour finds every receipt whose lines are not
+    # all in one hour of the day (a line without sold_at is in none); the hourly table is
+    # then built from the lines, and counts such a receipt in each of its hours.
+    lines = [
+        ("R1", datetime(2015, 1, 5, 10, 59, 59, 999999), 1, 10, 1, D("1.00"), D("0.00")),
+        ("R1", datetime(2015, 1, 5, 11, 0, 0), 1, 11, 2, D("2.00"), D("0.50")),
+        ("R2", datetime(2015, 1, 5, 11, 30, 0), 1, 10, 1, D("5.00"), D("0.00")),
+    ]
+    spans = as_read(spark.createDataFrame(lines, SALES_SCHEMA))
+    outside = transforms.outside_one_hour(transforms.receipts_by_hours(spans, cents=cents))
+    assert rows(outside.select("store_id", "first_hour", "last_hour", "receipt_count")) == [
+        (1, 10, 11, 1)
+    ]
+    out = transforms.daily_sales_by_hour(spans, cents=cents)
+    assert rows(out) == [(1, 10, 1, D("1.00"), 1), (1, 11, 3, D("8.50"), 2)]
+    by_store = transforms.daily_sales_by_store(spans, cents=cents)
+    assert rows(by_store.select("store_id", "net_amount", "receipt_count")) == [(1, D("9.50"), 2)]
+    at = datetime(2015, 1, 5, 12, 0, 0)
+    for odd in (
+        [("R3", None, 1, 10, 1, D("1.00"), D("0.00"))],  # a line without a time
+        [("R3", None, 1, 10, 1, D("1.00"), D("0.00")), ("R3", at, 1, 10, 1, D("1.00"), D("0"))],
+        # lines without a receipt, in two hours
+        [
+            (None, at, 1, 10, 1, D("1.00"), D("0")),
+            (None, at.replace(hour=13), 1, 10, 1, D("1"), D("0")),
+        ],
+    ):
+        receipts = transforms.receipts_by_hours(as_read(spark.createDataFrame(odd, SALES_SCHEMA)))
+        assert not transforms.outside_one_hour(receipts).isEmpty(), odd
 
 
 @MONEY_PLANS
@@ -309,9 +357,12 @@ def test_the_item_table_shuffles_its_lines_once_and_the_others_their_receipts(sa
     assert item.startswith("store_id#") and ", item_id#" in item and "receipt_no" not in item
     (into_12,) = shuffles(transforms.daily_sales_by_item(sales, cents=cents, partitions=12))
     assert into_12.endswith(", 12") and "receipt_no" not in into_12
-    for build in (transforms.daily_sales_by_store, transforms.daily_sales_by_hour):
-        second, first = shuffles(build(sales, cents=cents))  # the plan lists the last first
-        assert "receipt_no" in first and "receipt_no" not in second
+    second, first = shuffles(transforms.daily_sales_by_hour(sales, cents=cents))  # last first
+    assert "receipt_no" in first and "receipt_no" not in second
+    # the store and hourly tables' common grouping: by receipt, then a few rows per store
+    by_hours, by_receipt = shuffles(transforms.receipts_by_hours(sales, cents=cents))
+    assert "receipt_no" in by_receipt and "receipt_no" not in by_hours
+    assert "first_hour" in by_hours and "last_hour" in by_hours
 
 
 def test_the_sales_s2s_reads_every_money_column_in_cents() -> None:
