@@ -274,7 +274,9 @@ def bench(pg: LocalPostgres, stack: LocalEnvironment, size: int, args: argparse.
         plain = "the same, no class archive"
         jit = "the same, the JVM's own JIT"
         before = f"before the trust ({args.baseline})"
-        partitions = max(1, min(4, -(-rows // 250_000)))  # as the job's read (source.py)
+        # connectorx's connections: the job's default cap (source.read_partitions), not the
+        # job's local cap at the cores (connectorx reads in threads of its own)
+        partitions = max(1, min(4, -(-rows // 250_000)))
 
         # warm-up: PostgreSQL's cache, each side's local catalog
         for side in ("this", "no-archive", "jvm-jit"):

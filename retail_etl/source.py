@@ -327,10 +327,25 @@ def day_fingerprints(
     return {date.fromisoformat(d): f"{int(n)}:{h}" for d, n, h in found if int(n) > 0}
 
 
-def read_partitions(rows: int, max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS) -> int:
+def read_partitions(
+    rows: int, max_connections: int = DEFAULT_SOURCE_MAX_CONNECTIONS, slots: int | None = None
+) -> int:
     """Parallel JDBC partitions for `rows`: one per ROWS_PER_READ_PARTITION, capped by
-    `max_connections`, because each is a connection to the operational database."""
-    return max(1, min(max_connections, -(-rows // ROWS_PER_READ_PARTITION)))
+    `max_connections`, because each is a connection to the operational database, and by
+    `slots`, the tasks the session runs at once where that is known (`task_slots`): a partition
+    past them only waits for one, and its PostgreSQL backend then competes for the same cores
+    (measured, ten million lines, whole d2s processes in turns on this 2-core machine: 23.0-23.4
+    s in 2 partitions against 24.1-26.4 s in 4, the write 12.7-13.1 s against 13.8-14.5 s)."""
+    wanted = min(max_connections, -(-rows // ROWS_PER_READ_PARTITION))
+    return max(1, wanted if slots is None else min(wanted, slots))
+
+
+def task_slots(spark: SparkSession) -> int | None:
+    """The tasks a local session runs at once (its cores); None on a cluster such as Glue's,
+    whose executors may still be starting when the read is planned (Spark's
+    defaultParallelism is then at least 2, not the cores to come)."""
+    context = spark.sparkContext
+    return int(context.defaultParallelism) if (context.master or "").startswith("local") else None
 
 
 def read_range(
@@ -366,7 +381,7 @@ def read_range(
     day_column = (
         "" if one_day else f", to_char({table.day_of_row}, 'YYYY-MM-DD') AS {PARTITION_COLUMN}"
     )
-    partitions = read_partitions(extent.rows, max_connections)
+    partitions = read_partitions(extent.rows, max_connections, task_slots(spark))
     reader = spark.read.format("jdbc").options(
         **jdbc_options(snapshot.source),
         dbtable=(

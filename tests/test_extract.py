@@ -123,6 +123,7 @@ def test_balju_day_matches_sql(spark, stack, seeded, lake, new_run) -> None:  # 
 
 def test_read_is_split_and_filtered_inside_postgresql(spark, stack, seeded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(source, "ROWS_PER_READ_PARTITION", 200)
+    monkeypatch.setattr(source, "task_slots", lambda spark: None)  # as on Glue: no cap by cores
     fact = source.FACT_TABLES["sales"]
     with source.SourceSnapshot(spark, stack.source) as snapshot:
         extent = source.range_extent(snapshot, fact, DAY, DAY)
@@ -162,12 +163,24 @@ def test_each_row_carries_its_own_day_whether_one_day_or_several_are_read(  # ty
     assert days_read(first, last, only=[DAY]) == [expected[1]]
 
 
-def test_a_read_opens_no_more_connections_than_the_setting_allows(spark, stack, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_a_read_opens_no_more_connections_than_the_setting_allows(
+    spark, stack, seeded, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     # A 4,000,000-row range would ask for 16 partitions of 250,000 rows; each partition is a
     # connection to the operational database, so the read is capped by --SOURCE_MAX_CONNECTIONS
-    # (default 4, README).
+    # (default 4, README); and, in a local session, by the tasks it runs at once.
     fact = source.FACT_TABLES["sales"]
     huge = source.RangeExtent({DAY: 4_000_000}, {}, min_key=1, max_key=4_000_000)
+    cores = spark.sparkContext.defaultParallelism
+    assert source.task_slots(spark) == cores  # local[*]: this machine's cores
+    with source.SourceSnapshot(spark, stack.source) as snapshot:
+        df = source.read_range(spark, snapshot, fact, DAY, DAY, huge, 32)
+        assert df.rdd.getNumPartitions() == min(16, cores)
+    assert source.read_partitions(4_000_000, 8, 2) == 2
+    assert source.read_partitions(4_000_000, 1, 2) == 1
+    assert source.read_partitions(100, 8, 2) == 1
+    assert source.read_partitions(4_000_000, 8, None) == 8
+    monkeypatch.setattr(source, "task_slots", lambda spark: None)  # as on Glue
     just_over = source.RangeExtent({DAY: 4 * 250_000 + 1}, {}, min_key=1, max_key=1_000_001)
     with source.SourceSnapshot(spark, stack.source) as snapshot:
 

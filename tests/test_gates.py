@@ -155,6 +155,7 @@ def test_a_day_changed_by_another_session_during_a_slow_read_is_the_snapshots(  
     # eight partitions, more than Spark runs at once: the later ones start after the commit
     # (a day without the edge rows, whose keys would stretch the first partition over the day)
     monkeypatch.setattr(source, "ROWS_PER_READ_PARTITION", 100)
+    monkeypatch.setattr(source, "task_slots", lambda spark: None)  # not capped by the cores
     day = date(2015, 1, 8)
     before = sql_one(seeded, sales_sql(day))
     change = DayChange(seeded, day)
