@@ -208,7 +208,10 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
     """s2s: the published sales lines of `asked` into the item, store and hourly silver tables,
     with every day of the look-back `window` whose raw day was republished since its build.
 
-    The raw rows by day and store give the gates' raw side (`_raw_sales_figures`). Each table is
+    The raw rows by day and store give the gates' raw side (`_raw_sales_figures`). The item
+    table groups the lines by (store, item); the store and hourly tables share one grouping of
+    the lines by receipt (`transforms.receipts_by_hours`), the hourly table from the lines
+    instead when a receipt's lines fall in more than one hour. Each table is
     read back once after its write, for its rows, totals, keys (and the store table's
     receipts). All three are written and checked before any is
     published; then they are published back to back, so a reader never sees some at the new
@@ -342,7 +345,7 @@ def _raw_sales_figures(
 
     The money is summed in whole cents (`gates.CentsSum`; measured in one warm session, ten
     million lines: the sums 1.7-1.9 s in cents, 3.5-4.9 s in decimals). The silver tables sum
-    in cents too (`transforms._with_receipts`), but from their own groupings of the lines; what
+    in cents too (`transforms._line_sums`), but from their own groupings of the lines; what
     the gate compares is two computations from the raw rows.
     """
     names = [n for n in SALES_RAW if n not in ("rows_in", "receipts", *_LARGEST)]
