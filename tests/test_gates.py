@@ -323,34 +323,45 @@ def test_a_wrong_raw_day_fails_the_job_and_publishes_nothing(  # type: ignore[no
     assert [g for g in record["gates"] if not g["passed"]]
 
 
+# the item table's (store_id, item_id) is counted by words of item_id within each store
+# (steps._item_keys): a pair made twice, or an item the raw lines never held, is not a key
+_TWO_ITEMS_AS_ONE = "CAST(item_id - item_id % 2 AS int)"
+_AN_ITEM_NEVER_SOLD = "CASE WHEN item_id = max(item_id) OVER () THEN 1000000000 ELSE item_id END"
+
+
 @pytest.mark.parametrize(
-    ("column", "kind", "gate"),
+    ("table", "column", "changed", "gate"),
     [
-        ("net_amount", "decimal(34,2)", "AggregateMatch net_amount"),
-        ("receipt_count", "bigint", "AggregateMatch receipt_count by store"),
+        ("store", "net_amount", "CAST(net_amount + 1 AS decimal(34,2))",
+         "AggregateMatch net_amount"),
+        ("store", "receipt_count", "CAST(receipt_count + 1 AS bigint)",
+         "AggregateMatch receipt_count by store"),
+        ("item", "item_id", _TWO_ITEMS_AS_ONE, "IsPrimaryKey store_id, item_id"),
+        ("item", "item_id", _AN_ITEM_NEVER_SOLD, "IsPrimaryKey store_id, item_id"),
     ],
-)
+    ids=["store-net", "store-receipts", "item-twice", "item-never-sold"],
+)  # fmt: skip
 def test_a_wrong_silver_day_fails_the_job_and_publishes_none_of_the_three(  # type: ignore[no-untyped-def]
-    spark, stack, seeded, job_env, monkeypatch, capsys, column, kind, gate
+    spark, stack, seeded, job_env, monkeypatch, capsys, table, column, changed, gate
 ) -> None:
     assert jb_retail_factdata_d2s.main(["--TARGET_DATA", "sales", "--EXTRACT_DATE", str(DAY)]) == 0
     before = {t: _published(spark, stack, t) for t in SILVER_SALES}
     write_run = Lake.write_run
+    broken = f"silver_dailysales_{table}"
 
-    def break_the_store_table(self, df, table, run_id, days):  # type: ignore[no-untyped-def]
-        (location,) = (written := write_run(self, df, table, run_id, days)).values()
-        if table is tables.SILVER_DAILYSALES_STORE:
-            plus_one = (F.col(column) + 1).cast(kind)
-            tamper(location, lambda d: d.withColumn(column, plus_one))
+    def break_the_table(self, df, lake_table, run_id, days):  # type: ignore[no-untyped-def]
+        (location,) = (written := write_run(self, df, lake_table, run_id, days)).values()
+        if lake_table.name == broken:
+            tamper(location, lambda d: d.withColumn(column, F.expr(changed)))
         return written
 
-    monkeypatch.setattr(Lake, "write_run", break_the_store_table)
+    monkeypatch.setattr(Lake, "write_run", break_the_table)
     capsys.readouterr()
 
     assert jb_retail_silver_dailysales_s2s.main(["--EXTRACT_DATE", str(DAY)]) == 1
 
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert f"gate failed: silver_dailysales_store 2015-01-05: {gate}" in line
+    assert f"gate failed: {broken} 2015-01-05: {gate}" in line
     assert {t: _published(spark, stack, t) for t in SILVER_SALES} == before
 
 
@@ -473,9 +484,10 @@ def test_keys_at_the_ends_of_the_long_range_are_counted(spark) -> None:  # type:
     assert totals_by_group(df, ["extract_date"], {"keys": highest}) == {("d",): {"keys": 3}}
 
 
-def test_only_dense_single_column_keys_are_counted_by_words() -> None:
+def test_only_dense_keys_are_counted_by_words() -> None:
     # a word of 64 keys is a group of the aggregation: sparse keys would make more groups than
-    # rows, so the span must be at most 64 keys a row
+    # rows, so the span (times the groups of the key's other columns) must be at most 64 keys
+    # a row
     from retail_etl.gates import DistinctKeys, key_count
 
     assert key_count(["sale_id"], (1, 64_000), 1_000) == {
@@ -483,7 +495,51 @@ def test_only_dense_single_column_keys_are_counted_by_words() -> None:
     }
     assert key_count(["sale_id"], (1, 64_001), 1_000) == {"keys": "count(DISTINCT sale_id)"}
     assert key_count(["sale_id"]) == {"keys": "count(DISTINCT sale_id)"}
-    assert key_count(["a", "b"], (1, 10), 10) == {"keys": "count(DISTINCT a, b)"}
+    assert key_count(["a", "b"]) == {"keys": "count(DISTINCT a, b)"}
+    assert key_count(["a", "b"], (1, 6_400), 1_000, groups=10) == {
+        "keys": DistinctKeys("b", 1, 6_400, ("a",))
+    }
+    assert key_count(["a", "b"], (1, 6_401), 1_000, groups=10) == {"keys": "count(DISTINCT a, b)"}
+
+
+def test_the_item_tables_key_is_counted_by_words_only_when_they_are_few() -> None:
+    # ten million lines in 200 stores: 5,000 dense items make 15,800 words, items 64 apart a
+    # million, more than the lines / 16; no item at all, no range
+    from retail_etl.gates import DistinctKeys
+
+    key = ["store_id", "item_id"]
+    dense = steps.RawSales(10_000_000, {}, {}, [], (1, 5_000), 200)
+    assert steps._item_keys(key, dense) == {
+        "keys": DistinctKeys("item_id", 1, 5_000, ("store_id",))
+    }
+    for raw in (dense._replace(items=(1, 64 * 5_000)), dense._replace(items=None)):
+        assert steps._item_keys(key, raw) == {"keys": "count(DISTINCT store_id, item_id)"}
+
+
+def test_keys_counted_by_words_within_a_column_are_the_distinct_pairs(spark) -> None:  # type: ignore[no-untyped-def]
+    # (store, item) keys by words of item within each store: the same item in two stores is
+    # two keys; a null store, a null item or an item outside the range is none, as the pair's
+    # count(DISTINCT) in the figure's own SQL skips a null; the expected counts from Python's
+    # sets of the pairs
+    from retail_etl.gates import DistinctKeys, totals_by_day
+
+    low, high = 100, 700
+    day_keys = {
+        "2015-01-05": [(1, 100), (1, 100), (2, 100), (1, 163), (1, 164), (2, 164), (3, 700),
+                       (None, 200), (None, 201), (4, None), (1, 99), (1, 701), (5, 400)],
+        "2015-01-06": [(1, 100), (1, 100), (None, None)],
+    }  # fmt: skip
+    rows = [(day, s, k) for day, keys in day_keys.items() for s, k in keys]
+    df = spark.createDataFrame(rows, "extract_date string, s int, k int")
+    figure = DistinctKeys("k", low, high, ("s",))
+
+    found = totals_by_day(df, {"rows": "count(1)", "keys": figure}, [DAY, DAY + ONE_DAY])
+    by_sql = totals_by_day(df, {"keys": figure.sql}, [DAY, DAY + ONE_DAY])
+
+    for day, keys in day_keys.items():
+        inside = {(s, k) for s, k in keys if s is not None and k is not None and low <= k <= high}
+        assert found[date.fromisoformat(day)] == {"rows": len(keys), "keys": len(inside)}, day
+        assert by_sql[date.fromisoformat(day)] == {"keys": len(inside)}, day
 
 
 @pytest.mark.parametrize(
@@ -522,12 +578,12 @@ def test_a_published_location_that_is_not_a_day_folder_is_refused(spark, tmp_pat
 
 
 RAW_LINES = [
-    # day, store, receipt, qty, unit_price, discount_amt
-    ("2015-01-05", 1, "R1", 2, D("10.05"), D("0.10")),
-    ("2015-01-05", 1, "R1", -1, D("10.05"), None),  # a return; no discount
-    ("2015-01-05", 1, "R2", 3, D("0.99"), D("0.01")),
-    ("2015-01-05", 2, None, 1, D("5.00"), D("0.00")),  # a line without a receipt
-    ("2015-01-06", 1, "R1", 7, D("1.10"), D("0.70")),  # the same receipt text, another day
+    # day, store, item, receipt, qty, unit_price, discount_amt
+    ("2015-01-05", 1, 30, "R1", 2, D("10.05"), D("0.10")),
+    ("2015-01-05", 1, 30, "R1", -1, D("10.05"), None),  # a return; no discount
+    ("2015-01-05", 1, None, "R2", 3, D("0.99"), D("0.01")),  # a line without an item
+    ("2015-01-05", 2, 12, None, 1, D("5.00"), D("0.00")),  # a line without a receipt
+    ("2015-01-06", 1, 41, "R1", 7, D("1.10"), D("0.70")),  # the same receipt text, another day
 ]
 
 
@@ -536,7 +592,7 @@ RAW_LINES = [
     [
         [],
         # a line so large that whole cents could pass a 64-bit integer: the money in decimals
-        [("2015-01-05", 2, "R9", 2**31 - 1, D("9999999999.99"), D("9999999999.99"))],
+        [("2015-01-05", 2, 20, "R9", 2**31 - 1, D("9999999999.99"), D("9999999999.99"))],
     ],
     ids=["cents", "decimals"],
 )
@@ -551,13 +607,17 @@ def test_the_raw_sales_figures_are_the_lines_totals(spark, extra, span) -> None:
         days = [DAY]
     df = spark.createDataFrame(
         lines,
-        "extract_date string, store_id int, receipt_no string, qty int, "
+        "extract_date string, store_id int, item_id int, receipt_no string, qty int, "
         "unit_price decimal(12,2), discount_amt decimal(12,2)",
     )
 
-    rows_in, totals, receipts, largest = steps._raw_sales_figures(df, days)
+    raw = steps._raw_sales_figures(df, days)
+    rows_in, totals, receipts, largest = raw.rows, raw.totals, raw.receipts, raw.largest
 
     assert rows_in == len(lines)
+    items = [i for _, _, i, *_ in lines if i is not None]
+    assert raw.items == (min(items), max(items))
+    assert raw.stores == len({(d, s) for d, s, *_ in lines})
     assert largest == [
         max(abs(q) for *_, q, _, _ in lines),
         max(p for *_, p, _ in lines),
@@ -576,7 +636,7 @@ def test_the_raw_sales_figures_are_the_lines_totals(spark, extra, span) -> None:
             "net_amount": gross - discount,
         }, day
         assert receipts[day] == {
-            store: len({r for d_, s, r, *_ in mine if s == store and r is not None})
+            store: len({r for _, s, _, r, *_ in mine if s == store and r is not None})
             for store in {s for _, s, *_ in mine}
         }, day
 
