@@ -28,6 +28,7 @@ from retail_etl.transforms import CENTS_PER_UNIT, cents_fit
 _DISTINCT = re.compile(r"\bDISTINCT\b", re.IGNORECASE)
 _TOTAL = re.compile(r"\s*(count|sum)\s*\(", re.IGNORECASE)
 _LARGEST = re.compile(r"\s*max\s*\(", re.IGNORECASE)
+_ZERO_IF_NONE = re.compile(r"\s*coalesce\s*\((.*),\s*0\s*\)\s*", re.IGNORECASE | re.DOTALL)
 
 # Keys are counted by words of 64 (`DistinctKeys`) while their span is at most this many times
 # the rows: the aggregation's groups, one a word, then never outnumber the rows.
@@ -195,9 +196,11 @@ Figure = str | DistinctKeys | CentsSum | LargestMoney  # a named figure of a gro
 
 
 def _is_total(sql: str) -> bool:
-    """Whether `sql` is one count(...) or sum(...) of the whole expression, without DISTINCT:
-    a total of any split of the rows is then the total of the parts' totals."""
-    return _is_whole(_TOTAL, sql)
+    """Whether `sql` is one count(...) or sum(...) of the whole expression, without DISTINCT,
+    or such a sum with a null as 0 (`coalesce(sum(...), 0)`): a total of any split of the rows
+    is then the total of the parts' totals."""
+    zero_if_none = _ZERO_IF_NONE.fullmatch(sql)
+    return _is_whole(_TOTAL, zero_if_none.group(1) if zero_if_none else sql)
 
 
 def _is_largest(sql: str) -> bool:

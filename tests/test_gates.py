@@ -529,17 +529,27 @@ def test_keys_counted_by_words_within_a_column_are_the_distinct_pairs(spark) -> 
                        (None, 200), (None, 201), (4, None), (1, 99), (1, 701), (5, 400)],
         "2015-01-06": [(1, 100), (1, 100), (None, None)],
     }  # fmt: skip
-    rows = [(day, s, k) for day, keys in day_keys.items() for s, k in keys]
-    df = spark.createDataFrame(rows, "extract_date string, s int, k int")
+    # a quantity on the first day's lines, none on the second's: its sum with a null as 0 is
+    # added up over the words too
+    rows = [
+        (day, s, k, 2 if day == "2015-01-05" else None)
+        for day, keys in day_keys.items()
+        for s, k in keys
+    ]
+    df = spark.createDataFrame(rows, "extract_date string, s int, k int, q int")
     figure = DistinctKeys("k", low, high, ("s",))
+    days = [DAY, DAY + ONE_DAY, DAY + 2 * ONE_DAY]
 
-    found = totals_by_day(df, {"rows": "count(1)", "keys": figure}, [DAY, DAY + ONE_DAY])
-    by_sql = totals_by_day(df, {"keys": figure.sql}, [DAY, DAY + ONE_DAY])
+    figures = {"rows": "count(1)", "q": "coalesce(sum(q), 0)", "keys": figure}
+    found = totals_by_day(df, figures, days)
+    by_sql = totals_by_day(df, {"keys": figure.sql}, days)
 
     for day, keys in day_keys.items():
         inside = {(s, k) for s, k in keys if s is not None and k is not None and low <= k <= high}
-        assert found[date.fromisoformat(day)] == {"rows": len(keys), "keys": len(inside)}, day
+        q = 2 * len(keys) if day == "2015-01-05" else 0
+        assert found[date.fromisoformat(day)] == {"rows": len(keys), "q": q, "keys": len(inside)}
         assert by_sql[date.fromisoformat(day)] == {"keys": len(inside)}, day
+    assert found[DAY + 2 * ONE_DAY] == {"rows": 0, "q": 0, "keys": 0}
 
 
 @pytest.mark.parametrize(
@@ -551,7 +561,12 @@ def test_keys_counted_by_words_within_a_column_are_the_distinct_pairs(spark) -> 
         ("sum(a) + 1", False),
         ("sum(a) / count(1)", False),
         ("count(DISTINCT a)", False),
-        ("coalesce(sum(a), 0)", False),
+        ("coalesce(sum(a), 0)", True),  # a day without rows: 0
+        ("COALESCE( count(a) ,0 )", True),
+        ("coalesce(sum(a), 1)", False),
+        ("coalesce(sum(a), sum(b), 0)", False),
+        ("coalesce(sum(a), 0) - coalesce(sum(b), 0)", False),
+        ("coalesce(sum(DISTINCT a), 0)", False),
         ("max(a)", False),
         ("sum(a", False),
     ],
