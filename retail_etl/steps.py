@@ -250,14 +250,17 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
     session_partitions = int(run.lake.spark.conf.get(SHUFFLE_PARTITIONS) or 200)  # Spark's default
     partitions = item_partitions(rows_in, session_partitions)
     # the store and hourly tables from one aggregation of the lines by receipt, kept (a few rows
-    # per store and day) for both
-    receipts = _by_day(
-        functools.partial(transforms.receipts_by_hours, cents=cents), sales, days
+    # per store and day) for both. A one-day run's day is added to each table after it, as a
+    # constant (`_by_day`): kept with the receipts, it would be a column, and the write's look
+    # for rows of another day would aggregate the table once more (`Lake._write_day`).
+    receipts = transforms.receipts_by_hours(
+        sales, [PARTITION_COLUMN] if len(days) > 1 else [], cents
     ).cache()
 
     def hourly() -> DataFrame:
         if transforms.outside_one_hour(receipts).isEmpty():
-            return transforms.daily_sales_by_hour_from(receipts, [PARTITION_COLUMN], cents)
+            build = transforms.daily_sales_by_hour_from
+            return _by_day(functools.partial(build, cents=cents), receipts, days)
         log.info("a receipt's lines fall in more than one hour: the hourly table from the lines")
         return _by_day(functools.partial(transforms.daily_sales_by_hour, cents=cents), sales, days)
 
@@ -267,8 +270,8 @@ def build_dailysales(run: Run, asked: DayRange, window: Sequence[date] = ()) -> 
             sales,
             days,
         ),
-        tables.SILVER_DAILYSALES_STORE.name: lambda: transforms.daily_sales_by_store_from(
-            receipts, [PARTITION_COLUMN], cents
+        tables.SILVER_DAILYSALES_STORE.name: lambda: _by_day(
+            functools.partial(transforms.daily_sales_by_store_from, cents=cents), receipts, days
         ),
         tables.SILVER_DAILYSALES_HOURLY.name: hourly,
     }
@@ -414,7 +417,9 @@ def _raw_sales_figures(sales: DataFrame, days: Sequence[date]) -> RawSales:
 def _by_day(
     build: Callable[[DataFrame, Sequence[str]], DataFrame], raw: DataFrame, days: Sequence[date]
 ) -> DataFrame:
-    """A silver transform over the raw rows of `days`, each silver row with its day last.
+    """A silver transform over the raw rows of `days` (or over rows grouped from them, by the
+    day too over several days, as `transforms.receipts_by_hours`), each silver row with its day
+    last.
 
     Over several days the day is one more grouping column. One day (every nightly run) is a
     constant instead: a grouping column less, and the write does not sort the rows by it.

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port, lake_files, sort_rows, sql_all
+from pyspark.sql import functions as F
 
 from retail_etl.errors import StepFailedError
-from retail_etl.lake import Lake
+from retail_etl.lake import PARTITION_COLUMN, Lake
 from retail_etl.local.runner import DailyBatch, format_summary
 from retail_etl.settings import SourceDb
 
@@ -143,6 +144,30 @@ def test_a_big_days_plans_give_the_same_silver_tables(
         assert catalog_rows(spark, "batch_apart", table, DAY) == sql_all(
             seeded, EXPECTED_SQL[table], (DAY,)
         ), table
+
+
+def test_a_nights_writes_look_for_other_days_without_reading_a_row(
+    spark, stack, seeded, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # A one-day run's tables carry their day as a constant, so the write's look for rows of
+    # another day (Lake._write_day) is folded by Spark's optimizer to an empty relation instead
+    # of computing the table once more: the store and hourly tables too, built from the
+    # receipts kept for both (steps.build_dailysales).
+    plans = {}
+    write_day = Lake._write_day
+
+    def spy(self, df, table, run_id, day):  # type: ignore[no-untyped-def]
+        others = df.where(~F.col(PARTITION_COLUMN).eqNullSafe(day.isoformat()))
+        plans[table.name] = str(others._jdf.queryExecution().optimizedPlan())
+        return write_day(self, df, table, run_id, day)
+
+    monkeypatch.setattr(Lake, "_write_day", spy)
+    spark.sql("DROP DATABASE IF EXISTS batch_constant CASCADE")
+    DailyBatch(spark, stack.source, Lake(spark, str(tmp_path / "lake")), "batch_constant").run(DAY)
+
+    assert set(plans) >= set(EXPECTED_SQL) | {"factdata_balju", "factdata_sales"}
+    for table, plan in plans.items():
+        assert plan.startswith("LocalRelation <empty>"), (table, plan)
 
 
 SPANNING_RECEIPT_SQL = """
